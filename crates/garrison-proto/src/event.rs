@@ -1,0 +1,113 @@
+//! The one event schema: agent → panel, panel → WebSocket clients, and later SSE and
+//! webhooks all carry `Event` serialized as `{"event": "server.status", "data": {...}}`.
+
+use crate::UnixMillis;
+use crate::ids::ServerId;
+use crate::state::{ServerState, Stats};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", content = "data")]
+pub enum Event {
+    #[serde(rename = "server.status")]
+    Status(StatusEvent),
+    #[serde(rename = "server.console")]
+    Console(ConsoleEvent),
+    #[serde(rename = "server.stats")]
+    Stats(StatsEvent),
+    #[serde(rename = "server.install")]
+    Install(InstallEvent),
+}
+
+impl Event {
+    pub fn server(&self) -> &ServerId {
+        match self {
+            Event::Status(e) => &e.server,
+            Event::Console(e) => &e.server,
+            Event::Stats(e) => &e.server,
+            Event::Install(e) => &e.server,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    pub server: ServerId,
+    pub state: ServerState,
+    pub previous: ServerState,
+    pub at: UnixMillis,
+    /// Why the transition happened, in words ("stop requested", "exited with code 1").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Set when the process ended (crashed or offline after an exit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitInfo {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// The last console lines before the exit, oldest first.
+    pub last_lines: Vec<String>,
+}
+
+/// A batch of console lines. `seq` is the sequence number of `lines[0]`; the following
+/// lines have consecutive numbers. A reader that sees a gap lost those lines.
+/// `dropped` counts lines the node itself had to drop before this batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleEvent {
+    pub server: ServerId,
+    pub seq: u64,
+    pub lines: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatsEvent {
+    pub server: ServerId,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallEvent {
+    pub server: ServerId,
+    pub phase: InstallPhase,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallPhase {
+    Started,
+    Finished,
+    Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shape() {
+        let e = Event::Console(ConsoleEvent {
+            server: ServerId::from("s1"),
+            seq: 7,
+            lines: vec!["hello".into()],
+            dropped: 0,
+        });
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"event": "server.console", "data": {"server": "s1", "seq": 7, "lines": ["hello"]}})
+        );
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, e);
+    }
+}

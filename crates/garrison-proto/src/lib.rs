@@ -1,0 +1,24 @@
+//! Types shared by the Garrison panel and agent: ids, the server state machine, the
+//! resolved run spec a node executes, the one event schema, the `Node` trait the panel
+//! talks through, permission names and the template model. Nothing here does I/O.
+
+pub mod event;
+pub mod ids;
+pub mod node;
+pub mod permission;
+pub mod spec;
+pub mod state;
+pub mod template;
+
+pub use event::{
+    ConsoleEvent, Event, ExitInfo, InstallEvent, InstallPhase, StatsEvent, StatusEvent,
+};
+pub use ids::ServerId;
+pub use node::{ConsoleSnapshot, Node, NodeError};
+pub use permission::Permission;
+pub use spec::{RestartPolicy, RunSpec, SeedFile, StopMethod, StopSignal};
+pub use state::{PowerAction, ServerState, Stats, TransitionError};
+pub use template::{RenderError, Template, TemplateVariable, render};
+
+/// Milliseconds since the unix epoch; every timestamp on the wire uses this.
+pub type UnixMillis = i64;
