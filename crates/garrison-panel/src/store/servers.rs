@@ -1,0 +1,230 @@
+//! Servers and their state history.
+
+use super::{Store, StoreError, bool_int, col, col_bool, col_json, col_json_opt, to_json};
+use garrison_proto::{ExitInfo, RestartPolicy, ServerId, ServerState, StatusEvent};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerRecord {
+    pub id: ServerId,
+    pub name: String,
+    pub template: String,
+    pub port: u16,
+    pub variables: BTreeMap<String, String>,
+    pub auto_start: bool,
+    pub restart: RestartPolicy,
+    pub state: ServerState,
+    pub state_changed_at: i64,
+    pub last_exit: Option<ExitInfo>,
+    /// The node that hosts the server; `"local"` for now.
+    pub node: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StateHistoryEntry {
+    pub server: ServerId,
+    pub from: ServerState,
+    pub to: ServerState,
+    pub at: i64,
+    pub reason: Option<String>,
+    pub exit: Option<ExitInfo>,
+}
+
+macro_rules! select_servers {
+    () => {
+        "SELECT id, name, template, port, variables, auto_start, restart, state, \
+         state_changed_at, last_exit, node, created_at, updated_at FROM servers"
+    };
+}
+
+fn state_col(row: &AnyRow, name: &str) -> Result<ServerState, StoreError> {
+    let text: String = col(row, name)?;
+    ServerState::parse(&text)
+        .ok_or_else(|| StoreError::Corrupt(format!("column {name}: unknown state {text:?}")))
+}
+
+fn server_from_row(row: &AnyRow) -> Result<ServerRecord, StoreError> {
+    let port: i64 = col(row, "port")?;
+    Ok(ServerRecord {
+        id: ServerId(col(row, "id")?),
+        name: col(row, "name")?,
+        template: col(row, "template")?,
+        port: u16::try_from(port)
+            .map_err(|_| StoreError::Corrupt(format!("column port: {port} out of range")))?,
+        variables: col_json(row, "variables")?,
+        auto_start: col_bool(row, "auto_start")?,
+        restart: col_json(row, "restart")?,
+        state: state_col(row, "state")?,
+        state_changed_at: col(row, "state_changed_at")?,
+        last_exit: col_json_opt(row, "last_exit")?,
+        node: col(row, "node")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    })
+}
+
+impl Store {
+    /// Inserts a server with all its columns, state included. `Conflict` on a duplicate id.
+    pub async fn insert_server(&self, s: &ServerRecord) -> Result<(), StoreError> {
+        let last_exit = s.last_exit.as_ref().map(to_json).transpose()?;
+        sqlx::query(
+            "INSERT INTO servers (id, name, template, port, variables, auto_start, restart, state, \
+             state_changed_at, last_exit, node, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(s.id.as_str())
+        .bind(&s.name)
+        .bind(&s.template)
+        .bind(i64::from(s.port))
+        .bind(to_json(&s.variables)?)
+        .bind(bool_int(s.auto_start))
+        .bind(to_json(&s.restart)?)
+        .bind(s.state.as_str())
+        .bind(s.state_changed_at)
+        .bind(last_exit)
+        .bind(&s.node)
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(e, "a server with this id already exists"))?;
+        Ok(())
+    }
+
+    /// Updates the settings columns (name, template, port, variables, auto_start,
+    /// restart, updated_at). Never touches state, state_changed_at, last_exit, node or
+    /// created_at. `NotFound` when the server does not exist.
+    pub async fn update_server(&self, s: &ServerRecord) -> Result<(), StoreError> {
+        let res = sqlx::query(
+            "UPDATE servers SET name = $2, template = $3, port = $4, variables = $5, \
+             auto_start = $6, restart = $7, updated_at = $8 WHERE id = $1",
+        )
+        .bind(s.id.as_str())
+        .bind(&s.name)
+        .bind(&s.template)
+        .bind(i64::from(s.port))
+        .bind(to_json(&s.variables)?)
+        .bind(bool_int(s.auto_start))
+        .bind(to_json(&s.restart)?)
+        .bind(s.updated_at)
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn get_server(&self, id: &ServerId) -> Result<Option<ServerRecord>, StoreError> {
+        let row = sqlx::query(concat!(select_servers!(), " WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(server_from_row).transpose()
+    }
+
+    /// All servers, ordered by `created_at`, then id.
+    pub async fn list_servers(&self) -> Result<Vec<ServerRecord>, StoreError> {
+        let rows = sqlx::query(concat!(select_servers!(), " ORDER BY created_at, id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(server_from_row).collect()
+    }
+
+    /// Deletes the server and its state history in one transaction; `false` when it did
+    /// not exist.
+    pub async fn delete_server(&self, id: &ServerId) -> Result<bool, StoreError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("DELETE FROM server_state_history WHERE server_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let res = sqlx::query("DELETE FROM servers WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// Persists a transition: in one transaction sets `state`, `state_changed_at` (and
+    /// `last_exit` when the event carries exit info) and appends a history row. The
+    /// transition itself was validated by the caller against the proto table. A server
+    /// that no longer exists is not an error: nothing is written.
+    pub async fn record_transition(&self, ev: &StatusEvent) -> Result<(), StoreError> {
+        let exit = ev.exit.as_ref().map(to_json).transpose()?;
+        let mut tx = self.write_tx().await?;
+        let res = match &exit {
+            Some(exit) => {
+                sqlx::query(
+                    "UPDATE servers SET state = $2, state_changed_at = $3, last_exit = $4 \
+                     WHERE id = $1",
+                )
+                .bind(ev.server.as_str())
+                .bind(ev.state.as_str())
+                .bind(ev.at)
+                .bind(exit.as_str())
+                .execute(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query("UPDATE servers SET state = $2, state_changed_at = $3 WHERE id = $1")
+                    .bind(ev.server.as_str())
+                    .bind(ev.state.as_str())
+                    .bind(ev.at)
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+        if res.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO server_state_history (server_id, from_state, to_state, at, reason, exit_info) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(ev.server.as_str())
+        .bind(ev.previous.as_str())
+        .bind(ev.state.as_str())
+        .bind(ev.at)
+        .bind(ev.reason.as_deref())
+        .bind(exit.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The server's most recent transitions, newest (last recorded) first.
+    pub async fn state_history(
+        &self,
+        id: &ServerId,
+        limit: i64,
+    ) -> Result<Vec<StateHistoryEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT server_id, from_state, to_state, at, reason, exit_info \
+             FROM server_state_history WHERE server_id = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(id.as_str())
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StateHistoryEntry {
+                    server: ServerId(col(row, "server_id")?),
+                    from: state_col(row, "from_state")?,
+                    to: state_col(row, "to_state")?,
+                    at: col(row, "at")?,
+                    reason: col(row, "reason")?,
+                    exit: col_json_opt(row, "exit_info")?,
+                })
+            })
+            .collect()
+    }
+}
