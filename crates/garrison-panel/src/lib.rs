@@ -1,1 +1,187 @@
-//! placeholder
+//! The Garrison panel: HTTP API, auth, store, event fan-out. It talks to game servers
+//! only through `garrison_proto::Node`.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod hub;
+pub mod json;
+pub mod store;
+pub mod templates;
+
+use garrison_proto::{Event, Node, PowerAction};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+use templates::{ResolveContext, Templates};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+#[derive(Debug, Clone)]
+pub struct PanelConfig {
+    pub session_ttl: Duration,
+    /// Add `Secure` to the session cookie (when served over HTTPS).
+    pub secure_cookies: bool,
+    /// Browser origins besides the request's own host allowed to use cookies and the
+    /// console WebSocket, e.g. `https://panel.example.com`.
+    pub allowed_origins: Vec<String>,
+    pub resolve: ResolveContext,
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub node: Arc<dyn Node>,
+    pub hub: Arc<hub::Hub>,
+    pub templates: Arc<Templates>,
+    pub tickets: Arc<auth::tickets::Tickets>,
+    pub config: Arc<PanelConfig>,
+    /// Flips to true when Garrison shuts down; long-lived handlers watch it.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PanelError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Template(#[from] templates::TemplateError),
+    #[error("could not serve HTTP: {0}")]
+    Serve(#[from] std::io::Error),
+    #[error("password hashing failed: {0}")]
+    Crypto(String),
+}
+
+/// Resolves once `rx` says Garrison is shutting down (or its sender is gone).
+pub async fn shutting_down(rx: &mut watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+pub struct Panel {
+    state: AppState,
+    shutdown_tx: watch::Sender<bool>,
+    pump: tokio::task::JoinHandle<()>,
+}
+
+/// The admin account made on the very first start.
+pub struct FirstAdmin {
+    pub username: String,
+    /// Set when Garrison generated the password (to be printed once).
+    pub generated_password: Option<String>,
+}
+
+impl Panel {
+    /// Load templates, hand every stored server to the node, start the event pump and
+    /// the servers marked auto-start.
+    pub async fn start(
+        config: PanelConfig,
+        store: Store,
+        node: Arc<dyn Node>,
+        events: mpsc::Receiver<Event>,
+    ) -> Result<Panel, PanelError> {
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let state = AppState {
+            store,
+            node,
+            hub: Arc::new(hub::Hub::default()),
+            templates: Arc::new(Templates::built_in()?),
+            tickets: Arc::new(auth::tickets::Tickets::default()),
+            config: Arc::new(config),
+            shutdown: shutdown.clone(),
+        };
+        let pump = tokio::spawn(events::pump(state.clone(), events, shutdown));
+        events::restore_servers(&state).await?;
+        for record in state.store.list_servers().await? {
+            if record.auto_start {
+                if let Err(e) = state.node.power(&record.id, PowerAction::Start).await {
+                    tracing::warn!(server = %record.id, error = %e, "auto-start failed");
+                }
+            }
+        }
+        Ok(Panel {
+            state,
+            shutdown_tx,
+            pump,
+        })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Create the admin account if no user exists yet.
+    pub async fn ensure_admin(
+        &self,
+        password: Option<String>,
+    ) -> Result<Option<FirstAdmin>, PanelError> {
+        if self.state.store.count_users().await? > 0 {
+            return Ok(None);
+        }
+        let (password, generated) = match password {
+            Some(p) => (p, false),
+            None => {
+                let p = auth::crypto::random_password();
+                (p, true)
+            }
+        };
+        let hash = auth::crypto::hash_password(password.clone())
+            .await
+            .map_err(|e| PanelError::Crypto(e.to_string()))?;
+        let user = self.state.store.create_user("admin", &hash, true).await?;
+        self.state
+            .store
+            .audit(
+                Some(&user.id),
+                "user.create",
+                Some(&user.id),
+                None,
+                &serde_json::json!({"username": "admin", "first_start": true}),
+            )
+            .await?;
+        Ok(Some(FirstAdmin {
+            username: user.username,
+            generated_password: generated.then_some(password),
+        }))
+    }
+
+    /// Serve the API until `shutdown` resolves, then stop every game server, persist
+    /// their final states and end all tasks.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), PanelError> {
+        let app = api::router(self.state.clone());
+        let tx = self.shutdown_tx.clone();
+        let served = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Tell WebSocket handlers first: hyper does not wait for upgraded
+            // connections, and they must not hold the node up.
+            let _ = tx.send(true);
+        })
+        .await;
+        let _ = self.shutdown_tx.send(true);
+        self.state.node.shutdown().await;
+        // The pump drains what the node emitted while stopping, then ends.
+        if let Err(e) = self.pump.await {
+            tracing::error!(error = %e, "event pump ended abnormally");
+        }
+        self.state.store.close().await;
+        served?;
+        Ok(())
+    }
+}

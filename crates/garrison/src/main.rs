@@ -1,1 +1,153 @@
-fn main() {}
+//! The `garrison` binary: wires the panel and the local agent together.
+
+mod config;
+mod demo_server;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use garrison_agent::{Agent, AgentConfig, RunAs};
+use garrison_panel::templates::ResolveContext;
+use garrison_panel::{Panel, PanelConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "garrison",
+    version,
+    about = "Self-hosted game server control plane: panel, API and node in one binary.",
+    long_about = "Garrison installs, runs, watches and controls game servers. \
+        `garrison serve` starts the panel with an embedded node and an SQLite database \
+        in the data directory; everything else is done through the REST/WebSocket API."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the panel and a local node in one process (the all-in-one default).
+    ///
+    /// Settings come from DATA_DIR/garrison.toml, then GARRISON_* environment
+    /// variables (GARRISON_LISTEN, GARRISON_DATABASE_URL, GARRISON_RUN_AS,
+    /// GARRISON_SECURE_COOKIES, GARRISON_ALLOWED_ORIGINS, GARRISON_SESSION_TTL_HOURS,
+    /// GARRISON_LOG), then flags. On the first start an `admin` account is created and
+    /// its password printed once, unless GARRISON_ADMIN_PASSWORD sets it. SIGINT or
+    /// SIGTERM stops every game server gracefully, then exits.
+    Serve(ServeArgs),
+    /// Run Garrison's built-in demo game server (used by the `demo` template).
+    ///
+    /// It prints a ready line, echoes what it reads on stdin, and understands
+    /// `stop`, `flood N`, `crash`, `ignore-stop`, `spawn-child` and `players`.
+    DemoServer(demo_server::DemoArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Where Garrison keeps its database, settings, server files and logs.
+    #[arg(long, env = "GARRISON_DATA_DIR", default_value = "garrison-data")]
+    data_dir: PathBuf,
+    /// Address for the web API, e.g. 0.0.0.0:8080 (default 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(serve(args))
+        }
+        Command::DemoServer(args) => {
+            let code = demo_server::run(args).context("demo server failed")?;
+            std::process::exit(code)
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let data_dir = std::path::absolute(&args.data_dir)
+        .with_context(|| format!("bad data dir {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let is_root = nix::unistd::geteuid().is_root();
+    let cfg = config::Config::load(&data_dir, args.listen, &env, is_root)?;
+
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cfg.log)
+                .with_context(|| format!("setting `log`: bad filter {:?}", cfg.log))?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let store = garrison_panel::store::Store::open(&cfg.database_url)
+        .await
+        .with_context(|| "cannot open the database (setting `database_url`)")?;
+
+    let run_as = match &cfg.run_as {
+        Some(name) => Some(RunAs::lookup(name).with_context(|| format!("setting `run_as`: user {name:?}"))?),
+        None => None,
+    };
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(4096);
+    let agent = Agent::new(
+        AgentConfig {
+            run_as,
+            ..AgentConfig::new(data_dir.clone())
+        },
+        events_tx,
+    );
+    let servers_dir = data_dir.join("servers");
+    let panel_config = PanelConfig {
+        session_ttl: Duration::from_secs(cfg.session_ttl_hours * 3600),
+        secure_cookies: cfg.secure_cookies,
+        allowed_origins: cfg.allowed_origins.clone(),
+        resolve: ResolveContext {
+            garrison_exe: std::env::current_exe().context("cannot find the garrison binary's path")?,
+            servers_dir,
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (setting `listen`)", cfg.listen))?;
+    let panel = Panel::start(panel_config, store, agent as Arc<dyn garrison_proto::Node>, events_rx).await?;
+    let admin_password = std::env::var("GARRISON_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    if let Some(first) = panel.ensure_admin(admin_password).await? {
+        match first.generated_password {
+            Some(p) => println!(
+                "Created the admin account.\n  username: {}\n  password: {p}\nThis password is shown only once.",
+                first.username
+            ),
+            None => println!(
+                "Created the admin account `{}` with the password from GARRISON_ADMIN_PASSWORD.",
+                first.username
+            ),
+        }
+    }
+    let addr = listener.local_addr().context("listener has no address")?;
+    println!("Garrison is listening on http://{addr} (data in {})", data_dir.display());
+    tracing::info!(%addr, database = panel.state().store.backend(), "garrison serve started");
+    panel.serve(listener, shutdown_signal()).await?;
+    tracing::info!("garrison serve stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop Garrison with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping"),
+    }
+}

@@ -1,0 +1,49 @@
+//! The HTTP API. One file per resource; each handler names its permission at the top.
+
+pub mod account;
+pub mod auth;
+pub mod health;
+pub mod servers;
+pub mod templates;
+pub mod ws;
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+/// Request bodies larger than this are refused with 413 before they are read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(health::health))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/account", get(account::me))
+        .route(
+            "/account/api-keys",
+            get(account::list_keys).post(account::create_key),
+        )
+        .route("/account/api-keys/{id}", delete(account::delete_key))
+        .route("/templates", get(templates::list))
+        .route("/servers", get(servers::list).post(servers::create))
+        .route(
+            "/servers/{id}",
+            get(servers::get).patch(servers::update).delete(servers::remove),
+        )
+        .route("/servers/{id}/power", post(servers::power))
+        .route("/servers/{id}/command", post(servers::command))
+        .route("/servers/{id}/logs", get(servers::logs))
+        .route("/servers/{id}/stats", get(servers::stats))
+        .route("/servers/{id}/history", get(servers::history))
+        .route("/servers/{id}/ws-ticket", post(ws::ticket))
+        .route("/servers/{id}/ws", get(ws::console))
+        .fallback(|| async { ApiError::NotFound("route".into()) });
+    Router::new()
+        .nest("/api", api)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

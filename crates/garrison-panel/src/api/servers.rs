@@ -1,0 +1,461 @@
+//! Servers: create, read, update, delete, power, console commands, logs, stats.
+
+use crate::auth::{Principal, authorize};
+use crate::error::{ApiError, ApiResult};
+use crate::events::spec_for;
+use crate::json::ApiJson;
+use crate::store::{ServerRecord, now_millis};
+use crate::AppState;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use garrison_proto::{Permission, PowerAction, RestartPolicy, ServerId, ServerState};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+/// Longest console command accepted, in bytes.
+pub const MAX_COMMAND_BYTES: usize = 4096;
+const MAX_NAME_CHARS: usize = 64;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateServer {
+    name: String,
+    template: String,
+    #[serde(default)]
+    port: Option<i64>,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+    #[serde(default)]
+    auto_start: bool,
+    #[serde(default)]
+    restart: Option<RestartInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateServer {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    port: Option<i64>,
+    /// Merged over the current values.
+    #[serde(default)]
+    variables: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    auto_start: Option<bool>,
+    #[serde(default)]
+    restart: Option<RestartInput>,
+}
+
+/// A partial restart policy; missing fields keep their current (or default) value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartInput {
+    enabled: Option<bool>,
+    max_restarts: Option<i64>,
+    window_secs: Option<i64>,
+    backoff_secs: Option<i64>,
+}
+
+fn in_range(field: &str, v: i64, lo: i64, hi: i64) -> Result<i64, ApiError> {
+    if (lo..=hi).contains(&v) {
+        Ok(v)
+    } else {
+        Err(ApiError::invalid(field, format!("{field} must be between {lo} and {hi}")))
+    }
+}
+
+impl RestartInput {
+    fn apply(&self, base: &RestartPolicy) -> Result<RestartPolicy, ApiError> {
+        let mut p = base.clone();
+        if let Some(e) = self.enabled {
+            p.enabled = e;
+        }
+        if let Some(v) = self.max_restarts {
+            p.max_restarts = in_range("restart.max_restarts", v, 0, 100)? as u32;
+        }
+        if let Some(v) = self.window_secs {
+            p.window_secs = in_range("restart.window_secs", v, 1, 86_400)? as u64;
+        }
+        if let Some(v) = self.backoff_secs {
+            p.backoff_secs = in_range("restart.backoff_secs", v, 0, 3_600)? as u64;
+        }
+        Ok(p)
+    }
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::invalid(
+            "name",
+            format!("name must be 1 to {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::invalid("name", "name must not contain control characters"));
+    }
+    Ok(name.to_owned())
+}
+
+fn check_port(port: i64) -> Result<u16, ApiError> {
+    Ok(in_range("port", port, 1, 65_535)? as u16)
+}
+
+/// Two servers on one node cannot share a port.
+async fn check_port_free(state: &AppState, port: u16, except: Option<&ServerId>) -> ApiResult<()> {
+    for s in state.store.list_servers().await? {
+        if s.port == port && Some(&s.id) != except {
+            return Err(ApiError::invalid(
+                "port",
+                format!("port {port} is already used by server {} ({})", s.name, s.id),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn free_port_from(state: &AppState, start: u16) -> ApiResult<u16> {
+    let used: Vec<u16> = state.store.list_servers().await?.iter().map(|s| s.port).collect();
+    (start..=u16::MAX)
+        .find(|p| !used.contains(p))
+        .ok_or_else(|| ApiError::invalid("port", "no free port left"))
+}
+
+pub fn view(state: &AppState, r: &ServerRecord) -> Value {
+    let game = state.templates.get(&r.template).map(|t| t.game.clone());
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "template": r.template,
+        "game": game,
+        "port": r.port,
+        "variables": r.variables,
+        "auto_start": r.auto_start,
+        "restart": r.restart,
+        "state": r.state,
+        "state_changed_at": r.state_changed_at,
+        "last_exit": r.last_exit,
+        "node": r.node,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    })
+}
+
+async fn load(state: &AppState, id: &str) -> ApiResult<ServerRecord> {
+    state
+        .store
+        .get_server(&ServerId::from(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("server {id}")))
+}
+
+fn ip(addr: &SocketAddr) -> String {
+    addr.ip().to_string()
+}
+
+/// Permission: server.read
+pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+    authorize(&p, Permission::ServerRead)?;
+    let servers = state.store.list_servers().await?;
+    Ok(Json(json!(servers.iter().map(|r| view(&state, r)).collect::<Vec<_>>())))
+}
+
+/// Permission: server.read
+pub async fn get(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&p, Permission::ServerRead)?;
+    Ok(Json(view(&state, &load(&state, &id).await?)))
+}
+
+/// Permission: server.create
+pub async fn create(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    p: Principal,
+    ApiJson(req): ApiJson<CreateServer>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    authorize(&p, Permission::ServerCreate)?;
+    let name = check_name(&req.name)?;
+    let template = state
+        .templates
+        .get(&req.template)
+        .ok_or_else(|| ApiError::invalid("template", format!("unknown template {:?}", req.template)))?
+        .clone();
+    state.templates.validate_variables(&template.id, &req.variables)?;
+    let port = match req.port {
+        Some(p) => {
+            let port = check_port(p)?;
+            check_port_free(&state, port, None).await?;
+            port
+        }
+        None => free_port_from(&state, template.default_port).await?,
+    };
+    let restart = match &req.restart {
+        Some(r) => r.apply(&RestartPolicy::default())?,
+        None => RestartPolicy::default(),
+    };
+    let now = now_millis();
+    let record = ServerRecord {
+        id: ServerId(uuid::Uuid::now_v7().to_string()),
+        name,
+        template: template.id.clone(),
+        port,
+        variables: req.variables,
+        auto_start: req.auto_start,
+        restart,
+        state: ServerState::Offline,
+        state_changed_at: now,
+        last_exit: None,
+        node: "local".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    let spec = spec_for(&state, &record)?;
+    state.store.insert_server(&record).await?;
+    // Nothing half-made: if the node refuses the server, the record goes too.
+    if let Err(e) = state.node.register(spec).await {
+        let _ = state.store.delete_server(&record.id).await;
+        return Err(e.into());
+    }
+    state
+        .store
+        .audit(
+            Some(&p.user.id),
+            "server.create",
+            Some(record.id.as_str()),
+            Some(&ip(&addr)),
+            &json!({"name": record.name, "template": record.template, "port": record.port}),
+        )
+        .await?;
+    // Install writes the template's files and runs its install step; the server is
+    // `installing` until it ends.
+    if template.install.is_some() || !template.seed_files.is_empty() {
+        state.node.install(&record.id).await?;
+    }
+    let fresh = load(&state, record.id.as_str()).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &fresh))))
+}
+
+/// Permission: server.update. Changes apply at the next start.
+pub async fn update(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdateServer>,
+) -> ApiResult<Json<Value>> {
+    authorize(&p, Permission::ServerUpdate)?;
+    let mut r = load(&state, &id).await?;
+    let before = r.clone();
+    if let Some(name) = &req.name {
+        r.name = check_name(name)?;
+    }
+    if let Some(port) = req.port {
+        r.port = check_port(port)?;
+        check_port_free(&state, r.port, Some(&r.id)).await?;
+    }
+    if let Some(vars) = req.variables {
+        let mut merged = r.variables.clone();
+        merged.extend(vars);
+        state.templates.validate_variables(&r.template, &merged)?;
+        r.variables = merged;
+    }
+    if let Some(a) = req.auto_start {
+        r.auto_start = a;
+    }
+    if let Some(rp) = &req.restart {
+        r.restart = rp.apply(&r.restart)?;
+    }
+    r.updated_at = now_millis();
+    let spec = spec_for(&state, &r)?;
+    state.store.update_server(&r).await?;
+    if let Err(e) = state.node.register(spec).await {
+        // Put the old settings back so the store and the node agree.
+        let _ = state.store.update_server(&before).await;
+        return Err(e.into());
+    }
+    state
+        .store
+        .audit(Some(&p.user.id), "server.update", Some(&id), Some(&ip(&addr)), &json!({}))
+        .await?;
+    Ok(Json(view(&state, &load(&state, &id).await?)))
+}
+
+/// Permission: server.delete. Refused (409) while a process is active.
+pub async fn remove(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    authorize(&p, Permission::ServerDelete)?;
+    let r = load(&state, &id).await?;
+    match state.node.remove(&r.id).await {
+        Ok(()) | Err(garrison_proto::NodeError::UnknownServer(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    state.store.delete_server(&r.id).await?;
+    state.hub.remove(&r.id);
+    state
+        .store
+        .audit(Some(&p.user.id), "server.delete", Some(&id), Some(&ip(&addr)), &json!({"name": r.name}))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerRequest {
+    pub action: PowerAction,
+}
+
+/// Permission: control.start / control.stop / control.restart / control.kill
+pub async fn power(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<PowerRequest>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let r = load(&state, &id).await?;
+    let st = do_power(&state, &p, &r.id, req.action, Some(&ip(&addr))).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"action": req.action, "state": st}))))
+}
+
+/// Shared by the REST route and the console WebSocket.
+pub async fn do_power(
+    state: &AppState,
+    p: &Principal,
+    id: &ServerId,
+    action: PowerAction,
+    ip: Option<&str>,
+) -> ApiResult<ServerState> {
+    authorize(p, Permission::for_power(action))?;
+    state.node.power(id, action).await?;
+    state
+        .store
+        .audit(Some(&p.user.id), &format!("server.power.{}", action.as_str()), Some(id.as_str()), ip, &json!({}))
+        .await?;
+    Ok(state.node.state(id).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    pub command: String,
+}
+
+pub fn check_command(command: &str) -> Result<(), ApiError> {
+    if command.is_empty() {
+        return Err(ApiError::invalid("command", "command must not be empty"));
+    }
+    if command.len() > MAX_COMMAND_BYTES {
+        return Err(ApiError::invalid(
+            "command",
+            format!("command is longer than {MAX_COMMAND_BYTES} bytes"),
+        ));
+    }
+    if command.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(ApiError::invalid("command", "command must be one line without control characters"));
+    }
+    Ok(())
+}
+
+/// Permission: control.console
+pub async fn command(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<CommandRequest>,
+) -> ApiResult<StatusCode> {
+    let r = load(&state, &id).await?;
+    do_command(&state, &p, &r.id, &req.command, Some(&ip(&addr))).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn do_command(
+    state: &AppState,
+    p: &Principal,
+    id: &ServerId,
+    command: &str,
+    ip: Option<&str>,
+) -> ApiResult<()> {
+    authorize(p, Permission::ControlConsole)?;
+    check_command(command)?;
+    match state.node.command(id, command).await {
+        Ok(()) => {}
+        Err(garrison_proto::NodeError::NotRunning) => {
+            let st = state.node.state(id).await?;
+            return Err(ApiError::Conflict {
+                message: format!("the server is {st}; it takes commands only while running"),
+                state: Some(st),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state
+        .store
+        .audit(Some(&p.user.id), "server.command", Some(id.as_str()), ip, &json!({"command": command}))
+        .await?;
+    Ok(())
+}
+
+/// Permission: server.read. `?lines=N`, 1..=1000, default 100.
+pub async fn logs(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    authorize(&p, Permission::ServerRead)?;
+    let lines = match q.get("lines") {
+        None => 100,
+        Some(v) => {
+            let n: i64 = v
+                .parse()
+                .map_err(|_| ApiError::invalid("lines", "lines must be a number"))?;
+            in_range("lines", n, 1, 1000)? as usize
+        }
+    };
+    let r = load(&state, &id).await?;
+    let snap = state.node.console(&r.id, lines).await?;
+    Ok(Json(json!({"lines": snap.lines, "next_seq": snap.next_seq})))
+}
+
+/// Permission: server.read
+pub async fn stats(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&p, Permission::ServerRead)?;
+    let r = load(&state, &id).await?;
+    let stats = state.node.stats(&r.id).await?;
+    let st = state.node.state(&r.id).await?;
+    let mut v = json!(stats);
+    v["state"] = json!(st);
+    Ok(Json(v))
+}
+
+/// Permission: server.read. The last 100 state changes, newest first.
+pub async fn history(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&p, Permission::ServerRead)?;
+    let r = load(&state, &id).await?;
+    let entries = state.store.state_history(&r.id, 100).await?;
+    Ok(Json(json!(entries
+        .iter()
+        .map(|e| json!({"from": e.from, "to": e.to, "at": e.at, "reason": e.reason, "exit": e.exit}))
+        .collect::<Vec<_>>())))
+}

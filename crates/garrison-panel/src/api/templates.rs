@@ -1,0 +1,12 @@
+use crate::auth::{Principal, authorize};
+use crate::error::ApiResult;
+use crate::AppState;
+use axum::extract::State;
+use axum::Json;
+use garrison_proto::{Permission, Template};
+
+/// Permission: template.read
+pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Vec<Template>>> {
+    authorize(&p, Permission::TemplateRead)?;
+    Ok(Json(state.templates.all().cloned().collect()))
+}

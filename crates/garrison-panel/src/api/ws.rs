@@ -1,0 +1,234 @@
+//! The console WebSocket: history on connect, then live console lines, status changes
+//! and stats; the client may send commands and power actions.
+//!
+//! Server → client frames are `proto::Event` JSON (`server.console`, `server.status`,
+//! `server.stats`, `server.install`) plus three of this socket's own:
+//! `hello` (current state and stats), `console.history` (recent lines and `next_seq`)
+//! and `console.missed` (`{"lines": n}` this client lost because it read too slowly).
+//! Errors come as `{"event": "error", "data": {...the API error object...}}`.
+//! Client → server: `{"type": "command", "command": "..."}` and
+//! `{"type": "power", "action": "start|stop|restart|kill"}`.
+
+use crate::auth::{Credential, Principal, authenticate, authorize, origin_is_foreign};
+use crate::error::{ApiError, ApiResult};
+use crate::hub::Frame;
+use crate::json::parse_json;
+use crate::AppState;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
+use axum::response::Response;
+use axum::Json;
+use garrison_proto::{Permission, PowerAction, ServerId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use tokio::sync::broadcast::error::RecvError;
+
+/// Lines of history sent when a client connects (the node's ring buffer size).
+const HISTORY_LINES: usize = 1000;
+
+/// Permission: control.console. A ticket for one console connection, valid 60 s.
+pub async fn ticket(
+    State(state): State<AppState>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    authorize(&p, Permission::ServerRead)?;
+    let id = ServerId(id);
+    if state.store.get_server(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("server {id}")));
+    }
+    let t = state
+        .tickets
+        .issue(&p.user.id, &id)
+        .ok_or_else(|| ApiError::Unavailable("too many open tickets".into()))?;
+    Ok(Json(json!({
+        "ticket": t,
+        "expires_in": crate::auth::tickets::TICKET_TTL.as_secs(),
+    })))
+}
+
+/// Permission: server.read to watch; each command or power action is checked as it
+/// arrives. Auth: session cookie, API key, or `?ticket=`.
+pub async fn console(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
+    let (mut parts, _body) = req.into_parts();
+    if origin_is_foreign(&state, &parts.headers) {
+        return Err(ApiError::Forbidden("cross-site WebSocket refused".into()));
+    }
+    let id = ServerId(id);
+    let query: HashMap<String, String> = parts
+        .uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let principal = match query.get("ticket") {
+        Some(t) => {
+            let user_id = state.tickets.redeem(t, &id).ok_or(ApiError::Unauthorized)?;
+            let user = state
+                .store
+                .user_by_id(&user_id)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            Principal {
+                user,
+                via: Credential::WsTicket,
+            }
+        }
+        None => authenticate(&state, &parts).await?.ok_or(ApiError::Unauthorized)?,
+    };
+    authorize(&principal, Permission::ServerRead)?;
+    if state.store.get_server(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("server {id}")));
+    }
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
+        .await
+        .map_err(|e| ApiError::BadRequest {
+            code: "not_websocket",
+            message: e.to_string(),
+            field: None,
+        })?;
+    let ip = addr.ip().to_string();
+    Ok(upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| async move {
+            let session = Session { state, principal, id, ip };
+            if let Err(e) = session.run(socket).await {
+                tracing::debug!(error = %e, "console socket ended");
+            }
+        }))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Command { command: String },
+    Power { action: PowerAction },
+}
+
+struct Session {
+    state: AppState,
+    principal: Principal,
+    id: ServerId,
+    ip: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SocketEnd {
+    #[error("client went away: {0}")]
+    Closed(#[from] axum::Error),
+    #[error("Garrison is shutting down")]
+    Shutdown,
+}
+
+impl Session {
+    async fn run(self, mut socket: WebSocket) -> Result<(), SocketEnd> {
+        // One receiver for the loop's own shutdown branch, one for sends that block.
+        let mut stop = self.state.shutdown.clone();
+        let mut shutdown = self.state.shutdown.clone();
+        // Subscribe before reading history so no line falls between the two.
+        let mut live = self.state.hub.subscribe(&self.id);
+        self.send(&mut socket, &mut shutdown, self.hello().await).await?;
+        let history = self
+            .state
+            .node
+            .console(&self.id, HISTORY_LINES)
+            .await
+            .unwrap_or(garrison_proto::ConsoleSnapshot {
+                lines: Vec::new(),
+                next_seq: 0,
+            });
+        let mut expected = history.next_seq;
+        let frame = json!({"event": "console.history", "data": history}).to_string();
+        self.send(&mut socket, &mut shutdown, frame.into()).await?;
+        loop {
+            tokio::select! {
+                frame = live.recv() => match frame {
+                    Ok(Frame { console: Some((seq, n)), json }) => {
+                        if seq + n <= expected {
+                            continue; // already in the history
+                        }
+                        if seq > expected {
+                            let missed = json!({"event": "console.missed", "data": {"lines": seq - expected}});
+                            self.send(&mut socket, &mut shutdown, missed.to_string().into()).await?;
+                        }
+                        expected = seq + n;
+                        self.send(&mut socket, &mut shutdown, json).await?;
+                    }
+                    Ok(Frame { console: None, json }) => {
+                        self.send(&mut socket, &mut shutdown, json).await?;
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Lost frames may have held status changes: say where things
+                        // stand now. Lost console lines show as a gap in `seq`.
+                        self.send(&mut socket, &mut shutdown, self.hello().await).await?;
+                    }
+                    Err(RecvError::Closed) => {
+                        let gone = json!({"event": "error", "data": ApiError::NotFound(format!("server {}", self.id)).body()["error"]});
+                        let _ = socket.send(Message::Text(gone.to_string().into())).await;
+                        return Ok(());
+                    }
+                },
+                msg = socket.recv() => match msg {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Err(e) = self.handle(text.as_bytes()).await {
+                            let err = json!({"event": "error", "data": e.body()["error"]});
+                            self.send(&mut socket, &mut shutdown, err.to_string().into()).await?;
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None => return Ok(()),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                },
+                _ = crate::shutting_down(&mut stop) => {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return Err(SocketEnd::Shutdown);
+                }
+            }
+        }
+    }
+
+    /// Send one frame, giving up if Garrison shuts down while the client is not reading.
+    async fn send(
+        &self,
+        socket: &mut WebSocket,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+        text: Utf8Bytes,
+    ) -> Result<(), SocketEnd> {
+        tokio::select! {
+            r = socket.send(Message::Text(text)) => Ok(r?),
+            _ = crate::shutting_down(shutdown) => Err(SocketEnd::Shutdown),
+        }
+    }
+
+    async fn hello(&self) -> Utf8Bytes {
+        let state = self.state.node.state(&self.id).await.ok();
+        let stats = self.state.node.stats(&self.id).await.ok();
+        json!({"event": "hello", "data": {"server": self.id, "state": state, "stats": stats}})
+            .to_string()
+            .into()
+    }
+
+    async fn handle(&self, text: &[u8]) -> ApiResult<()> {
+        match parse_json::<ClientMessage>(text)? {
+            ClientMessage::Command { command } => {
+                super::servers::do_command(&self.state, &self.principal, &self.id, &command, Some(&self.ip)).await
+            }
+            ClientMessage::Power { action } => {
+                super::servers::do_power(&self.state, &self.principal, &self.id, action, Some(&self.ip))
+                    .await
+                    .map(|_| ())
+            }
+        }
+    }
+}

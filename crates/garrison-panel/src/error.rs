@@ -1,0 +1,144 @@
+//! The one error shape of the API (DESIGN.md §8):
+//! `{"error": {"code": "...", "message": "...", "field": ..., "state": ...}}`.
+
+use crate::store::StoreError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use garrison_proto::{NodeError, ServerState};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request could not be read: malformed JSON, unknown fields, bad query syntax.
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The action is not possible in the server's current state.
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        state: Option<ServerState>,
+    },
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// A value is well-formed but not acceptable.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    Unavailable(String),
+    /// Logged with its details; the client sees only a generic message.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. } => code,
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict { .. } => "conflict",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Invalid { .. } => "invalid_value",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The JSON body, also used for errors sent over the console WebSocket.
+    pub fn body(&self) -> serde_json::Value {
+        let mut err = json!({"code": self.code(), "message": self.to_string()});
+        match self {
+            ApiError::BadRequest {
+                field: Some(field), ..
+            }
+            | ApiError::Invalid { field, .. } => {
+                err["field"] = json!(field);
+            }
+            ApiError::Conflict {
+                state: Some(state), ..
+            } => {
+                err["state"] = json!(state);
+            }
+            _ => {}
+        }
+        json!({ "error": err })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error answering a request");
+        }
+        (self.status(), axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound("record".into()),
+            StoreError::Conflict(m) => ApiError::Conflict {
+                message: m,
+                state: None,
+            },
+            other => ApiError::Internal(format!("store: {other}")),
+        }
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        match e {
+            NodeError::UnknownServer(id) => ApiError::NotFound(format!("server {id}")),
+            NodeError::Conflict { state, .. } => ApiError::Conflict {
+                message: e.to_string(),
+                state: Some(state),
+            },
+            NodeError::NotRunning => ApiError::Conflict {
+                message: "the server is not running".into(),
+                state: None,
+            },
+            NodeError::InvalidSpec(m) => ApiError::invalid("spec", m),
+            NodeError::Unavailable(m) => ApiError::Unavailable(m),
+            NodeError::Io(m) => ApiError::Internal(format!("node: {m}")),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,211 @@
+//! Settings for `garrison serve`: `garrison.toml` in the data dir, then `GARRISON_*`
+//! environment variables, then command-line flags, each overriding the one before.
+//! Every problem names the key (or variable) that caused it.
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const CONFIG_FILE: &str = "garrison.toml";
+
+/// The file's shape. Unknown keys are refused so a typo never goes unnoticed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    run_as: Option<String>,
+    secure_cookies: Option<bool>,
+    allowed_origins: Option<Vec<String>>,
+    session_ttl_hours: Option<u64>,
+    log: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// User the game servers run as when Garrison runs as root; `None` = same user.
+    pub run_as: Option<String>,
+    pub secure_cookies: bool,
+    pub allowed_origins: Vec<String>,
+    pub session_ttl_hours: u64,
+    pub log: String,
+}
+
+/// Environment variables read as settings. Anything else starting with `GARRISON_`
+/// is refused, except the two that are not settings.
+const ENV_KEYS: &[&str] = &[
+    "GARRISON_LISTEN",
+    "GARRISON_DATABASE_URL",
+    "GARRISON_RUN_AS",
+    "GARRISON_SECURE_COOKIES",
+    "GARRISON_ALLOWED_ORIGINS",
+    "GARRISON_SESSION_TTL_HOURS",
+    "GARRISON_LOG",
+];
+const ENV_OTHER: &[&str] = &["GARRISON_DATA_DIR", "GARRISON_ADMIN_PASSWORD"];
+
+impl Config {
+    pub fn load(
+        data_dir: &Path,
+        listen_flag: Option<SocketAddr>,
+        env: &[(String, String)],
+        is_root: bool,
+    ) -> Result<Config> {
+        let path = data_dir.join(CONFIG_FILE);
+        let file: FileConfig = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim()))
+                .with_context(|| format!("invalid setting in {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileConfig::default(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let mut cfg = Config {
+            data_dir: data_dir.to_owned(),
+            listen: "127.0.0.1:8080".parse()?,
+            database_url: format!("sqlite://{}", data_dir.join("garrison.db").display()),
+            run_as: is_root.then(|| "nobody".to_owned()),
+            secure_cookies: false,
+            allowed_origins: Vec::new(),
+            session_ttl_hours: 24 * 7,
+            log: "info".into(),
+        };
+        let file_src = format!("{} key", path.display());
+        if let Some(v) = file.listen {
+            cfg.listen = parse_listen(&v).with_context(|| format!("{file_src} `listen`"))?;
+        }
+        if let Some(v) = file.database_url {
+            cfg.database_url = check_db_url(&v).with_context(|| format!("{file_src} `database_url`"))?;
+        }
+        if let Some(v) = file.run_as {
+            cfg.run_as = run_as(&v);
+        }
+        if let Some(v) = file.secure_cookies {
+            cfg.secure_cookies = v;
+        }
+        if let Some(v) = file.allowed_origins {
+            cfg.allowed_origins = v;
+        }
+        if let Some(v) = file.session_ttl_hours {
+            cfg.session_ttl_hours = check_ttl(v).with_context(|| format!("{file_src} `session_ttl_hours`"))?;
+        }
+        if let Some(v) = file.log {
+            cfg.log = v;
+        }
+        for (key, value) in env {
+            if !key.starts_with("GARRISON_") || ENV_OTHER.contains(&key.as_str()) {
+                continue;
+            }
+            if !ENV_KEYS.contains(&key.as_str()) {
+                bail!(
+                    "unknown environment variable {key}; settings are {}",
+                    ENV_KEYS.join(", ")
+                );
+            }
+            let ctx = || format!("environment variable {key}");
+            match key.as_str() {
+                "GARRISON_LISTEN" => cfg.listen = parse_listen(value).with_context(ctx)?,
+                "GARRISON_DATABASE_URL" => cfg.database_url = check_db_url(value).with_context(ctx)?,
+                "GARRISON_RUN_AS" => cfg.run_as = run_as(value),
+                "GARRISON_SECURE_COOKIES" => cfg.secure_cookies = parse_bool(value).with_context(ctx)?,
+                "GARRISON_ALLOWED_ORIGINS" => {
+                    cfg.allowed_origins = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
+                "GARRISON_SESSION_TTL_HOURS" => {
+                    let n: u64 = value.parse().map_err(|_| anyhow::anyhow!("not a number: {value:?}")).with_context(ctx)?;
+                    cfg.session_ttl_hours = check_ttl(n).with_context(ctx)?;
+                }
+                "GARRISON_LOG" => cfg.log = value.clone(),
+                _ => {}
+            }
+        }
+        if let Some(l) = listen_flag {
+            cfg.listen = l;
+        }
+        for o in &cfg.allowed_origins {
+            if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                bail!("allowed_origins: {o:?} must look like https://panel.example.com");
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+fn parse_listen(v: &str) -> Result<SocketAddr> {
+    v.parse()
+        .map_err(|_| anyhow::anyhow!("{v:?} is not an address like 127.0.0.1:8080 or [::1]:8080"))
+}
+
+fn check_db_url(v: &str) -> Result<String> {
+    if v.starts_with("sqlite:") || v.starts_with("postgres://") || v.starts_with("postgresql://") {
+        Ok(v.to_owned())
+    } else {
+        bail!("{v:?} must start with sqlite:// or postgres://")
+    }
+}
+
+fn check_ttl(v: u64) -> Result<u64> {
+    if (1..=24 * 365).contains(&v) {
+        Ok(v)
+    } else {
+        bail!("must be between 1 and 8760 hours, got {v}")
+    }
+}
+
+fn parse_bool(v: &str) -> Result<bool> {
+    match v {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{v:?} is not true or false"),
+    }
+}
+
+/// `root` or an empty value keeps game servers under Garrison's own user.
+fn run_as(v: &str) -> Option<String> {
+    let v = v.trim();
+    (!v.is_empty() && v != "root").then(|| v.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn file_env_flag_precedence_and_errors_name_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "listen = \"127.0.0.1:9000\"\n").unwrap();
+        let c = Config::load(dir.path(), None, &[], false).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert!(c.database_url.starts_with("sqlite://"));
+        assert_eq!(c.run_as, None);
+        let c = Config::load(dir.path(), None, &env(&[("GARRISON_LISTEN", "127.0.0.1:9001")]), true).unwrap();
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.run_as.as_deref(), Some("nobody"));
+        let c = Config::load(dir.path(), Some("127.0.0.1:9002".parse().unwrap()), &[], false).unwrap();
+        assert_eq!(c.listen.port(), 9002);
+
+        let e = Config::load(dir.path(), None, &env(&[("GARRISON_LISTN", "x")]), false).unwrap_err();
+        assert!(format!("{e:#}").contains("GARRISON_LISTN"), "{e:#}");
+        let e = Config::load(dir.path(), None, &env(&[("GARRISON_LISTEN", "nope")]), false).unwrap_err();
+        assert!(format!("{e:#}").contains("GARRISON_LISTEN"), "{e:#}");
+
+        std::fs::write(dir.path().join(CONFIG_FILE), "lissten = \"x\"\n").unwrap();
+        let e = Config::load(dir.path(), None, &[], false).unwrap_err();
+        assert!(format!("{e:#}").contains("lissten"), "{e:#}");
+        std::fs::write(dir.path().join(CONFIG_FILE), "database_url = \"mysql://x\"\n").unwrap();
+        let e = Config::load(dir.path(), None, &[], false).unwrap_err();
+        assert!(format!("{e:#}").contains("database_url"), "{e:#}");
+    }
+}

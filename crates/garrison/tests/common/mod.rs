@@ -1,0 +1,412 @@
+//! A real `garrison serve` on a random port with a temporary data dir, driven only
+//! through HTTP and WebSocket, as a user would.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// The binary under test. When the tests run as root, game servers run as `nobody`,
+/// who cannot reach cargo's target dir under /root: use a copy in a readable place.
+pub fn garrison_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = PathBuf::from(env!("CARGO_BIN_EXE_garrison"));
+        if !nix::unistd::geteuid().is_root() {
+            return built;
+        }
+        let dir = std::env::temp_dir().join(format!("garrison-it-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = dir.join("garrison");
+        std::fs::copy(&built, &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        copy
+    })
+    .clone()
+}
+
+/// A free TCP port on loopback (for game servers).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+pub struct Garrison {
+    pub data: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub key: String,
+    pub first_stdout: String,
+    extra_env: Vec<(String, String)>,
+}
+
+impl Garrison {
+    pub async fn start() -> Garrison {
+        Self::start_with_env(&[]).await
+    }
+
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Garrison {
+        let data = tempfile::Builder::new().prefix("garrison-it-").tempdir().unwrap();
+        std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut g = Garrison {
+            data,
+            child: None,
+            base: String::new(),
+            http: reqwest::Client::new(),
+            key: String::new(),
+            first_stdout: String::new(),
+            extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        g.first_stdout = g.launch();
+        g.key = g.make_api_key().await;
+        g
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
+    }
+
+    /// Start the process and wait for its "listening" line. Returns what it printed.
+    fn launch(&mut self) -> String {
+        let mut cmd = Command::new(garrison_bin());
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .env_remove("GARRISON_DATABASE_URL")
+            .env("GARRISON_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("GARRISON_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &self.extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn garrison");
+        let stdout = child.stdout.take().unwrap();
+        let mut reader = BufReader::new(stdout);
+        let mut printed = String::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut line = String::new();
+            let n = reader.read_line(&mut line).unwrap();
+            assert!(n > 0, "garrison exited before listening; printed:\n{printed}");
+            printed.push_str(&line);
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap();
+                self.base = format!("http://{addr}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "no listening line");
+        }
+        // Keep draining stdout so the process never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                sink.clear();
+            }
+        });
+        self.child = Some(child);
+        printed
+    }
+
+    async fn make_api_key(&self) -> String {
+        let cookie = self.login("admin", ADMIN_PASSWORD).await.expect("admin login");
+        let r = self
+            .http
+            .post(self.url("/api/account/api-keys"))
+            .header("cookie", cookie)
+            .json(&json!({"name": "tests"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let v: Value = r.json().await.unwrap();
+        v["key"].as_str().unwrap().to_owned()
+    }
+
+    /// Log in; returns the `name=value` session cookie.
+    pub async fn login(&self, user: &str, password: &str) -> Result<String, (StatusCode, Value)> {
+        let r = self
+            .http
+            .post(self.url("/api/auth/login"))
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        if status != StatusCode::OK {
+            return Err((status, r.json().await.unwrap_or(Value::Null)));
+        }
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        Ok(cookie.split(';').next().unwrap().to_owned())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Send an authenticated request with a JSON body (or none) and return status + JSON.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(m, self.url(path)).bearer_auth(&self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v)
+    }
+
+    /// Send a raw body with a JSON content type.
+    pub async fn call_raw(&self, method: &str, path: &str, body: &str) -> (StatusCode, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = self
+            .http
+            .request(m, self.url(path))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn create(&self, body: Value) -> Value {
+        let (s, v) = self.call("POST", "/api/servers", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v
+    }
+
+    /// A demo server on a free port, installed and offline.
+    pub async fn create_demo(&self, name: &str, extra: Value) -> String {
+        let mut body = json!({"name": name, "template": "demo", "port": free_port()});
+        if let Value::Object(m) = extra {
+            for (k, v) in m {
+                body[k] = v;
+            }
+        }
+        let v = self.create(body).await;
+        let id = v["id"].as_str().unwrap().to_owned();
+        self.wait_state(&id, "offline", Duration::from_secs(30)).await;
+        id
+    }
+
+    pub async fn state(&self, id: &str) -> String {
+        let (s, v) = self.call("GET", &format!("/api/servers/{id}/stats"), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["state"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn wait_state(&self, id: &str, want: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let st = self.state(id).await;
+            if st == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server {id} is {st}, waited for {want}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The stored state (what the API lists), as opposed to the node's live state.
+    pub async fn stored_state(&self, id: &str) -> String {
+        let (_, v) = self.call("GET", &format!("/api/servers/{id}"), None).await;
+        v["state"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub async fn power(&self, id: &str, action: &str) -> (StatusCode, Value) {
+        self.call("POST", &format!("/api/servers/{id}/power"), Some(json!({"action": action}))).await
+    }
+
+    pub async fn command(&self, id: &str, command: &str) -> (StatusCode, Value) {
+        self.call("POST", &format!("/api/servers/{id}/command"), Some(json!({"command": command}))).await
+    }
+
+    pub async fn logs(&self, id: &str, lines: usize) -> Vec<String> {
+        let (s, v) = self.call("GET", &format!("/api/servers/{id}/logs?lines={lines}"), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_owned()).collect()
+    }
+
+    pub async fn wait_log(&self, id: &str, needle: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let lines = self.logs(id, 1000).await;
+            if lines.iter().any(|l| l.contains(needle)) {
+                return lines;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no console line containing {needle:?}; last lines: {:?}",
+                &lines[lines.len().saturating_sub(20)..]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn ws(&self, id: &str) -> Ws {
+        let url = format!("{}/api/servers/{id}/ws", self.base.replace("http://", "ws://"));
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {}", self.key).parse().unwrap());
+        let (stream, _) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
+        Ws { stream }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("garrison did not exit within 60 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stop and start again on the same data dir (a new port).
+    pub async fn restart(&mut self) {
+        let st = self.stop();
+        assert!(st.success(), "garrison exited with {st}");
+        let printed = self.launch();
+        assert!(!printed.contains("password:"), "admin created twice:\n{printed}");
+    }
+}
+
+impl Drop for Garrison {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.stop()));
+        }
+    }
+}
+
+pub struct Ws {
+    pub stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl Ws {
+    pub async fn next_json(&mut self, timeout: Duration) -> Option<Value> {
+        loop {
+            let msg = tokio::time::timeout(timeout, self.stream.next()).await.ok()??.ok()?;
+            if let Message::Text(t) = msg {
+                return Some(serde_json::from_str(&t).unwrap());
+            }
+        }
+    }
+
+    /// Read frames until one satisfies `pred`; panics after `timeout`.
+    pub async fn until(&mut self, timeout: Duration, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self.next_json(left).await.expect("websocket frame before timeout");
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.stream.send(Message::Text(v.to_string().into())).await.unwrap();
+    }
+}
+
+/// All processes whose session id is `sid` (a game server and its children).
+pub fn session_members(sid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // after ")": state ppid pgrp session
+        if f.get(3).and_then(|s| s.parse::<i32>().ok()) == Some(sid) && f[0] != "Z" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Processes whose command line contains `needle`, not zombies.
+pub fn processes_matching(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(false))
+            .unwrap_or(true);
+        if cmd.contains(needle) && !zombie {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Processes (not zombies) whose working directory is inside `dir`.
+pub fn processes_in(dir: &Path) -> Vec<i32> {
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else { continue };
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(false))
+            .unwrap_or(true);
+        if cwd.starts_with(&dir) && !zombie {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Wait until no process runs inside `dir`; panics with the survivors otherwise.
+pub async fn wait_no_processes(dir: &Path, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = processes_in(dir);
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes survive in {}: {left:?}", dir.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,80 @@
+//! Real game servers from Debian, run through Garrison: OpenTTD (stdin console, `quit`)
+//! and Luanti (stopped by SIGTERM to its process group).
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(120);
+
+#[tokio::test]
+async fn openttd_runs_answers_console_and_quits() {
+    assert!(
+        std::path::Path::new("/usr/games/openttd").exists(),
+        "OpenTTD is not installed (apt-get install openttd openttd-opengfx)"
+    );
+    let g = Garrison::start().await;
+    let port = free_port();
+    let v = g
+        .create(json!({"name": "OpenTTD", "template": "openttd", "port": port,
+                       "variables": {"map_size": "6", "server_name": "Garrison test"}}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(v["game"], "openttd");
+    g.wait_state(&id, "offline", T).await;
+    let dir = g.data_dir().join("servers").join(&id);
+    let cfg = std::fs::read_to_string(dir.join("openttd.cfg")).unwrap();
+    assert!(cfg.contains("server_name = Garrison test"), "{cfg}");
+
+    let (s, v) = g.power(&id, "start").await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    g.wait_state(&id, "running", T).await;
+    g.wait_log(&id, "Map generated, starting game", T).await;
+
+    let (s, v) = g.command(&id, "clients").await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    g.wait_log(&id, "Client #1", T).await;
+
+    let (s, _) = g.power(&id, "stop").await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    g.wait_state(&id, "offline", T).await;
+    wait_no_processes(&dir, Duration::from_secs(10)).await;
+    let (_, h) = g.call("GET", &format!("/api/servers/{id}/history"), None).await;
+    assert!(!h.to_string().contains("crashed"), "{h}");
+}
+
+#[tokio::test]
+async fn luanti_runs_and_stops_by_signal_saving_its_world() {
+    assert!(
+        std::path::Path::new("/usr/lib/minetest/minetestserver").exists(),
+        "Luanti is not installed (apt-get install minetest-server)"
+    );
+    let g = Garrison::start().await;
+    let port = free_port();
+    let v = g
+        .create(json!({"name": "Luanti", "template": "luanti", "port": port}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    g.wait_state(&id, "offline", T).await;
+    let dir = g.data_dir().join("servers").join(&id);
+
+    g.power(&id, "start").await;
+    g.wait_state(&id, "running", T).await;
+    g.wait_log(&id, "listening on", T).await;
+    let (_, stats) = g.call("GET", &format!("/api/servers/{id}/stats"), None).await;
+    assert!(stats["memory_bytes"].as_u64().unwrap_or(0) > 0, "{stats}");
+
+    g.power(&id, "stop").await;
+    g.wait_state(&id, "offline", T).await;
+    wait_no_processes(&dir, Duration::from_secs(10)).await;
+    let lines = g.logs(&id, 1000).await;
+    assert!(lines.iter().any(|l| l.contains("Shutting down")), "{lines:?}");
+    // The world was written on the way out.
+    assert!(dir.join("world").join("world.mt").exists());
+    assert!(dir.join("world").join("map.sqlite").exists() || dir.join("world").join("map_meta.txt").exists());
+    let (_, h) = g.call("GET", &format!("/api/servers/{id}/history"), None).await;
+    assert!(!h.to_string().contains("crashed"), "{h}");
+}
