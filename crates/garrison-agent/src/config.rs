@@ -1,0 +1,113 @@
+use garrison_proto::{NodeError, ServerId};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the agent runs. Build with [`AgentConfig::new`] and adjust fields.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Servers live in `data_dir/servers/<id>/`, console logs in
+    /// `data_dir/logs/<id>/console.log`.
+    pub data_dir: PathBuf,
+    /// When set (Garrison running as root), game and install processes run as this
+    /// uid/gid and the server directory is chowned to it.
+    pub run_as: Option<RunAs>,
+    /// Console lines kept in memory per server.
+    pub console_ring_lines: usize,
+    /// `console.log` is rotated at this size; `console.log.1` .. `.3` are kept.
+    pub log_max_bytes: u64,
+    /// How often resource usage is sampled.
+    pub stats_interval: Duration,
+    /// Longer console lines are cut; the rest is dropped up to the newline.
+    pub max_line_bytes: usize,
+}
+
+impl AgentConfig {
+    /// The defaults: 1000 ring lines, 8 MiB logs, stats every 2 s, 8 KiB lines.
+    pub fn new(data_dir: impl Into<PathBuf>) -> AgentConfig {
+        AgentConfig {
+            data_dir: data_dir.into(),
+            run_as: None,
+            console_ring_lines: 1000,
+            log_max_bytes: 8 * 1024 * 1024,
+            stats_interval: Duration::from_secs(2),
+            max_line_bytes: 8192,
+        }
+    }
+
+    pub(crate) fn server_dir(&self, id: &ServerId) -> PathBuf {
+        self.data_dir.join("servers").join(id.as_str())
+    }
+
+    pub(crate) fn logs_root(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+
+    pub(crate) fn log_dir(&self, id: &ServerId) -> PathBuf {
+        self.logs_root().join(id.as_str())
+    }
+}
+
+/// The unprivileged user game servers run as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl RunAs {
+    /// Look a user up by name (its primary group becomes the gid).
+    pub fn lookup(user_name: &str) -> Result<RunAs, AgentError> {
+        match nix::unistd::User::from_name(user_name) {
+            Ok(Some(user)) => Ok(RunAs {
+                uid: user.uid.as_raw(),
+                gid: user.gid.as_raw(),
+            }),
+            Ok(None) => Err(AgentError::UnknownUser(user_name.to_owned())),
+            Err(source) => Err(AgentError::UserLookup {
+                name: user_name.to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("no user named {0:?}")]
+    UnknownUser(String),
+    #[error("looking up user {name:?}: {source}")]
+    UserLookup {
+        name: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a background task failed: {0}")]
+    Task(String),
+}
+
+impl AgentError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> AgentError {
+        AgentError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl From<AgentError> for NodeError {
+    fn from(e: AgentError) -> NodeError {
+        NodeError::Io(e.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for AgentError {
+    fn from(e: tokio::task::JoinError) -> AgentError {
+        AgentError::Task(e.to_string())
+    }
+}
