@@ -58,10 +58,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner().to_string();
         if let Some(rest) = inner.strip_prefix("unknown field `") {
             let name = rest.split('`').next().unwrap_or_default();
+            // The path already ends with the unknown key.
             let field = if path == "." || path.is_empty() {
                 name.to_owned()
             } else {
-                format!("{path}.{name}")
+                path
             };
             ApiError::BadRequest {
                 code: "unknown_field",
