@@ -1,34 +1,40 @@
 //! Events from the node: status transitions are persisted (with their history) before
 //! they fan out; console, stats and install events go straight to the hub.
 
+use crate::AppState;
 use crate::error::ApiError;
 use crate::store::{ServerRecord, StoreError, now_millis};
-use crate::AppState;
 use garrison_proto::{Event, ServerState, StatusEvent};
 use tokio::sync::{mpsc, watch};
 
-pub async fn pump(state: AppState, mut rx: mpsc::Receiver<Event>, mut shutdown: watch::Receiver<bool>) {
+/// Runs until `node_stopped` flips: that happens only after `Node::shutdown` returned,
+/// so the final transitions of a shutdown are persisted too. The node keeps its sender,
+/// so the channel is closed here and what is left in it drained.
+pub async fn pump(
+    state: AppState,
+    mut rx: mpsc::Receiver<Event>,
+    mut node_stopped: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
                 Some(ev) => handle(&state, ev).await,
                 None => return,
             },
-            _ = crate::shutting_down(&mut shutdown) => break,
+            _ = crate::shutting_down(&mut node_stopped) => break,
         }
     }
-    // Shutting down: the node is stopping servers now and reports each transition.
-    // Keep persisting until it drops its sender.
+    rx.close();
     while let Some(ev) = rx.recv().await {
         handle(&state, ev).await;
     }
 }
 
 async fn handle(state: &AppState, ev: Event) {
-    if let Event::Status(s) = &ev {
-        if let Err(e) = state.store.record_transition(s).await {
-            tracing::error!(server = %s.server, error = %e, "could not persist a state change");
-        }
+    if let Event::Status(s) = &ev
+        && let Err(e) = state.store.record_transition(s).await
+    {
+        tracing::error!(server = %s.server, error = %e, "could not persist a state change");
     }
     state.hub.publish(&ev);
 }
@@ -56,7 +62,9 @@ pub async fn restore_servers(state: &AppState) -> Result<(), StoreError> {
                     tracing::error!(server = %r.id, error = %e, "node refused a stored server");
                 }
             }
-            Err(e) => tracing::error!(server = %r.id, error = %e, "stored server has no usable template"),
+            Err(e) => {
+                tracing::error!(server = %r.id, error = %e, "stored server has no usable template")
+            }
         }
         if r.state.is_active() {
             let ev = StatusEvent {

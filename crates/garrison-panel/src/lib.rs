@@ -70,6 +70,7 @@ pub async fn shutting_down(rx: &mut watch::Receiver<bool>) {
 pub struct Panel {
     state: AppState,
     shutdown_tx: watch::Sender<bool>,
+    node_stopped_tx: watch::Sender<bool>,
     pump: tokio::task::JoinHandle<()>,
 }
 
@@ -99,18 +100,20 @@ impl Panel {
             config: Arc::new(config),
             shutdown: shutdown.clone(),
         };
-        let pump = tokio::spawn(events::pump(state.clone(), events, shutdown));
+        let (node_stopped_tx, node_stopped) = watch::channel(false);
+        let pump = tokio::spawn(events::pump(state.clone(), events, node_stopped));
         events::restore_servers(&state).await?;
         for record in state.store.list_servers().await? {
-            if record.auto_start {
-                if let Err(e) = state.node.power(&record.id, PowerAction::Start).await {
-                    tracing::warn!(server = %record.id, error = %e, "auto-start failed");
-                }
+            if record.auto_start
+                && let Err(e) = state.node.power(&record.id, PowerAction::Start).await
+            {
+                tracing::warn!(server = %record.id, error = %e, "auto-start failed");
             }
         }
         Ok(Panel {
             state,
             shutdown_tx,
+            node_stopped_tx,
             pump,
         })
     }
@@ -177,6 +180,7 @@ impl Panel {
         let _ = self.shutdown_tx.send(true);
         self.state.node.shutdown().await;
         // The pump drains what the node emitted while stopping, then ends.
+        let _ = self.node_stopped_tx.send(true);
         if let Err(e) = self.pump.await {
             tracing::error!(error = %e, "event pump ended abnormally");
         }

@@ -10,8 +10,14 @@ use std::path::PathBuf;
 
 const BUILT_IN: &[(&str, &str)] = &[
     ("demo.toml", include_str!("../../../templates/demo.toml")),
-    ("openttd.toml", include_str!("../../../templates/openttd.toml")),
-    ("luanti.toml", include_str!("../../../templates/luanti.toml")),
+    (
+        "openttd.toml",
+        include_str!("../../../templates/openttd.toml"),
+    ),
+    (
+        "luanti.toml",
+        include_str!("../../../templates/luanti.toml"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +80,10 @@ impl Templates {
         vars: &BTreeMap<String, String>,
     ) -> Result<(), ApiError> {
         let Some((t, patterns)) = self.list.iter().find(|(t, _)| t.id == template) else {
-            return Err(ApiError::invalid("template", format!("unknown template {template:?}")));
+            return Err(ApiError::invalid(
+                "template",
+                format!("unknown template {template:?}"),
+            ));
         };
         for (key, value) in vars {
             let field = format!("variables.{key}");
@@ -85,15 +94,21 @@ impl Templates {
                 ));
             };
             if value.chars().any(char::is_control) {
-                return Err(ApiError::invalid(field, "must not contain control characters"));
+                return Err(ApiError::invalid(
+                    field,
+                    "must not contain control characters",
+                ));
             }
-            if let Some(re) = &patterns[i] {
-                if !re.is_match(value) {
-                    return Err(ApiError::invalid(
-                        field,
-                        format!("must match {}", t.variables[i].pattern.as_deref().unwrap_or("")),
-                    ));
-                }
+            if let Some(re) = &patterns[i]
+                && !re.is_match(value)
+            {
+                return Err(ApiError::invalid(
+                    field,
+                    format!(
+                        "must match {}",
+                        t.variables[i].pattern.as_deref().unwrap_or("")
+                    ),
+                ));
             }
         }
         Ok(())
@@ -109,9 +124,9 @@ impl Templates {
         vars: &BTreeMap<String, String>,
         restart: &RestartPolicy,
     ) -> Result<RunSpec, ApiError> {
-        let t = self
-            .get(template)
-            .ok_or_else(|| ApiError::invalid("template", format!("unknown template {template:?}")))?;
+        let t = self.get(template).ok_or_else(|| {
+            ApiError::invalid("template", format!("unknown template {template:?}"))
+        })?;
         let mut values: BTreeMap<String, String> = t
             .variables
             .iter()
@@ -171,9 +186,20 @@ mod tests {
         let t = Templates::built_in().unwrap();
         for id in ["demo", "openttd", "luanti"] {
             let spec = t
-                .resolve(&ctx(), &ServerId::from("abc"), id, 1234, &BTreeMap::new(), &RestartPolicy::default())
+                .resolve(
+                    &ctx(),
+                    &ServerId::from("abc"),
+                    id,
+                    1234,
+                    &BTreeMap::new(),
+                    &RestartPolicy::default(),
+                )
                 .unwrap();
-            assert!(spec.command.iter().any(|a| a.contains("1234")), "{id}: {:?}", spec.command);
+            assert!(
+                spec.command.iter().any(|a| a.contains("1234")),
+                "{id}: {:?}",
+                spec.command
+            );
             assert_eq!(spec.env["HOME"], "/srv/g/servers/abc");
         }
     }

@@ -27,7 +27,11 @@ struct Row(String, String);
 #[tokio::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (flood_lines, servers, echoes) = if full { (1_000_000, 100, 1000) } else { (20_000, 5, 20) };
+    let (flood_lines, servers, echoes) = if full {
+        (1_000_000, 100, 1000)
+    } else {
+        (20_000, 5, 20)
+    };
     let mut rows = Vec::new();
 
     // Console throughput and echo latency.
@@ -43,10 +47,15 @@ async fn main() {
         for i in 0..echoes {
             let needle = format!("> ping {i}");
             let t0 = Instant::now();
-            ws.send(json!({"type": "command", "command": format!("ping {i}")})).await;
+            ws.send(json!({"type": "command", "command": format!("ping {i}")}))
+                .await;
             ws.until(T, |f| {
                 f["event"] == "server.console"
-                    && f["data"]["lines"].as_array().unwrap().iter().any(|l| l == &needle)
+                    && f["data"]["lines"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|l| l == &needle)
             })
             .await;
             latencies.push(t0.elapsed());
@@ -55,28 +64,34 @@ async fn main() {
         let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
         rows.push(Row(
             format!("console command echo latency, {echoes} round trips"),
-            format!("p50 {:.2} ms, p99 {:.2} ms", pct(0.5).as_secs_f64() * 1e3, pct(0.99).as_secs_f64() * 1e3),
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms",
+                pct(0.5).as_secs_f64() * 1e3,
+                pct(0.99).as_secs_f64() * 1e3
+            ),
         ));
 
         let last = format!("flood {}", flood_lines - 1);
         let t0 = Instant::now();
-        ws.send(json!({"type": "command", "command": format!("flood {flood_lines}")})).await;
+        ws.send(json!({"type": "command", "command": format!("flood {flood_lines}")}))
+            .await;
         let (mut received, mut missed, mut frames) = (0u64, 0u64, 0u64);
-        ws.until(Duration::from_secs(600), |f| {
-            match f["event"].as_str() {
-                Some("server.console") => {
-                    frames += 1;
-                    let lines = f["data"]["lines"].as_array().unwrap();
-                    received += lines.iter().filter(|l| l.as_str().unwrap().starts_with("flood ")).count() as u64;
-                    missed += f["data"]["dropped"].as_u64().unwrap_or(0);
-                    lines.iter().any(|l| l.as_str() == Some(last.as_str()))
-                }
-                Some("console.missed") => {
-                    missed += f["data"]["lines"].as_u64().unwrap_or(0);
-                    false
-                }
-                _ => false,
+        ws.until(Duration::from_secs(600), |f| match f["event"].as_str() {
+            Some("server.console") => {
+                frames += 1;
+                let lines = f["data"]["lines"].as_array().unwrap();
+                received += lines
+                    .iter()
+                    .filter(|l| l.as_str().unwrap().starts_with("flood "))
+                    .count() as u64;
+                missed += f["data"]["dropped"].as_u64().unwrap_or(0);
+                lines.iter().any(|l| l.as_str() == Some(last.as_str()))
             }
+            Some("console.missed") => {
+                missed += f["data"]["lines"].as_u64().unwrap_or(0);
+                false
+            }
+            _ => false,
         })
         .await;
         let secs = t0.elapsed().as_secs_f64();
@@ -87,7 +102,10 @@ async fn main() {
                 received as f64 / secs
             ),
         ));
-        rows.push(Row("garrison RSS after the flood".into(), format!("{} MiB", rss_kib(g.pid()) / 1024)));
+        rows.push(Row(
+            "garrison RSS after the flood".into(),
+            format!("{} MiB", rss_kib(g.pid()) / 1024),
+        ));
     }
 
     // Memory with many servers.
@@ -117,7 +135,10 @@ async fn main() {
         }
         let start_secs = t0.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let games: u64 = processes_in(&g.data_dir().join("servers")).iter().map(|p| rss_kib(*p as u32)).sum();
+        let games: u64 = processes_in(&g.data_dir().join("servers"))
+            .iter()
+            .map(|p| rss_kib(*p as u32))
+            .sum();
         rows.push(Row(
             format!("garrison serve, {servers} demo servers running"),
             format!(
@@ -132,7 +153,10 @@ async fn main() {
         let hz = 100.0;
         rows.push(Row(
             format!("garrison CPU with {servers} idle running servers"),
-            format!("{:.2} % of a core", (cpu1 - cpu0) as f64 / hz / 10.0 * 100.0),
+            format!(
+                "{:.2} % of a core",
+                (cpu1 - cpu0) as f64 / hz / 10.0 * 100.0
+            ),
         ));
     }
 
@@ -143,7 +167,9 @@ async fn main() {
         println!("| {:w$} | {} |", r.0, r.1);
     }
     if !full {
-        println!("(smoke run with small numbers; `cargo bench -p garrison --bench serve` for the real figures)");
+        println!(
+            "(smoke run with small numbers; `cargo bench -p garrison --bench serve` for the real figures)"
+        );
     }
 }
 
@@ -152,5 +178,6 @@ fn proc_cpu_ticks(pid: u32) -> u64 {
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15; after ")" they are at 11 and 12.
-    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }

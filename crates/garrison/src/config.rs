@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const CONFIG_FILE: &str = "garrison.toml";
 
@@ -24,7 +24,6 @@ struct FileConfig {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub database_url: String,
     /// User the game servers run as when Garrison runs as root; `None` = same user.
@@ -57,14 +56,19 @@ impl Config {
     ) -> Result<Config> {
         let path = data_dir.join(CONFIG_FILE);
         let file: FileConfig = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message().trim()))
-                .with_context(|| format!("invalid setting in {}", path.display()))?,
+            Ok(text) => toml::from_str(&text).map_err(|e| {
+                let key = e.span().and_then(|span| key_at(&text, span.start));
+                match key {
+                    Some(key) => {
+                        anyhow::anyhow!("{}: key `{key}`: {}", path.display(), e.message().trim())
+                    }
+                    None => anyhow::anyhow!("{}: {}", path.display(), e.message().trim()),
+                }
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileConfig::default(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         let mut cfg = Config {
-            data_dir: data_dir.to_owned(),
             listen: "127.0.0.1:8080".parse()?,
             database_url: format!("sqlite://{}", data_dir.join("garrison.db").display()),
             run_as: is_root.then(|| "nobody".to_owned()),
@@ -78,7 +82,8 @@ impl Config {
             cfg.listen = parse_listen(&v).with_context(|| format!("{file_src} `listen`"))?;
         }
         if let Some(v) = file.database_url {
-            cfg.database_url = check_db_url(&v).with_context(|| format!("{file_src} `database_url`"))?;
+            cfg.database_url =
+                check_db_url(&v).with_context(|| format!("{file_src} `database_url`"))?;
         }
         if let Some(v) = file.run_as {
             cfg.run_as = run_as(&v);
@@ -90,7 +95,8 @@ impl Config {
             cfg.allowed_origins = v;
         }
         if let Some(v) = file.session_ttl_hours {
-            cfg.session_ttl_hours = check_ttl(v).with_context(|| format!("{file_src} `session_ttl_hours`"))?;
+            cfg.session_ttl_hours =
+                check_ttl(v).with_context(|| format!("{file_src} `session_ttl_hours`"))?;
         }
         if let Some(v) = file.log {
             cfg.log = v;
@@ -108,9 +114,13 @@ impl Config {
             let ctx = || format!("environment variable {key}");
             match key.as_str() {
                 "GARRISON_LISTEN" => cfg.listen = parse_listen(value).with_context(ctx)?,
-                "GARRISON_DATABASE_URL" => cfg.database_url = check_db_url(value).with_context(ctx)?,
+                "GARRISON_DATABASE_URL" => {
+                    cfg.database_url = check_db_url(value).with_context(ctx)?
+                }
                 "GARRISON_RUN_AS" => cfg.run_as = run_as(value),
-                "GARRISON_SECURE_COOKIES" => cfg.secure_cookies = parse_bool(value).with_context(ctx)?,
+                "GARRISON_SECURE_COOKIES" => {
+                    cfg.secure_cookies = parse_bool(value).with_context(ctx)?
+                }
                 "GARRISON_ALLOWED_ORIGINS" => {
                     cfg.allowed_origins = value
                         .split(',')
@@ -120,7 +130,10 @@ impl Config {
                         .collect()
                 }
                 "GARRISON_SESSION_TTL_HOURS" => {
-                    let n: u64 = value.parse().map_err(|_| anyhow::anyhow!("not a number: {value:?}")).with_context(ctx)?;
+                    let n: u64 = value
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("not a number: {value:?}"))
+                        .with_context(ctx)?;
                     cfg.session_ttl_hours = check_ttl(n).with_context(ctx)?;
                 }
                 "GARRISON_LOG" => cfg.log = value.clone(),
@@ -137,6 +150,15 @@ impl Config {
         }
         Ok(cfg)
     }
+}
+
+/// The key on the line of `text` that holds byte `offset`, for error messages.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text.get(start..)?.lines().next()?;
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty()).then(|| key.to_owned())
 }
 
 fn parse_listen(v: &str) -> Result<SocketAddr> {
@@ -179,32 +201,62 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn file_env_flag_precedence_and_errors_name_keys() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(CONFIG_FILE), "listen = \"127.0.0.1:9000\"\n").unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "listen = \"127.0.0.1:9000\"\n",
+        )
+        .unwrap();
         let c = Config::load(dir.path(), None, &[], false).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert!(c.database_url.starts_with("sqlite://"));
         assert_eq!(c.run_as, None);
-        let c = Config::load(dir.path(), None, &env(&[("GARRISON_LISTEN", "127.0.0.1:9001")]), true).unwrap();
+        let c = Config::load(
+            dir.path(),
+            None,
+            &env(&[("GARRISON_LISTEN", "127.0.0.1:9001")]),
+            true,
+        )
+        .unwrap();
         assert_eq!(c.listen.port(), 9001);
         assert_eq!(c.run_as.as_deref(), Some("nobody"));
-        let c = Config::load(dir.path(), Some("127.0.0.1:9002".parse().unwrap()), &[], false).unwrap();
+        let c = Config::load(
+            dir.path(),
+            Some("127.0.0.1:9002".parse().unwrap()),
+            &[],
+            false,
+        )
+        .unwrap();
         assert_eq!(c.listen.port(), 9002);
 
-        let e = Config::load(dir.path(), None, &env(&[("GARRISON_LISTN", "x")]), false).unwrap_err();
+        let e =
+            Config::load(dir.path(), None, &env(&[("GARRISON_LISTN", "x")]), false).unwrap_err();
         assert!(format!("{e:#}").contains("GARRISON_LISTN"), "{e:#}");
-        let e = Config::load(dir.path(), None, &env(&[("GARRISON_LISTEN", "nope")]), false).unwrap_err();
+        let e = Config::load(
+            dir.path(),
+            None,
+            &env(&[("GARRISON_LISTEN", "nope")]),
+            false,
+        )
+        .unwrap_err();
         assert!(format!("{e:#}").contains("GARRISON_LISTEN"), "{e:#}");
 
         std::fs::write(dir.path().join(CONFIG_FILE), "lissten = \"x\"\n").unwrap();
         let e = Config::load(dir.path(), None, &[], false).unwrap_err();
         assert!(format!("{e:#}").contains("lissten"), "{e:#}");
-        std::fs::write(dir.path().join(CONFIG_FILE), "database_url = \"mysql://x\"\n").unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "database_url = \"mysql://x\"\n",
+        )
+        .unwrap();
         let e = Config::load(dir.path(), None, &[], false).unwrap_err();
         assert!(format!("{e:#}").contains("database_url"), "{e:#}");
     }

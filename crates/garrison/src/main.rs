@@ -73,6 +73,8 @@ fn main() -> Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
+    // Installed first, so a signal that arrives while starting is not fatal.
+    let shutdown = shutdown_signal()?;
     let data_dir = std::path::absolute(&args.data_dir)
         .with_context(|| format!("bad data dir {}", args.data_dir.display()))?;
     std::fs::create_dir_all(&data_dir)
@@ -94,7 +96,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .with_context(|| "cannot open the database (setting `database_url`)")?;
 
     let run_as = match &cfg.run_as {
-        Some(name) => Some(RunAs::lookup(name).with_context(|| format!("setting `run_as`: user {name:?}"))?),
+        Some(name) => {
+            Some(RunAs::lookup(name).with_context(|| format!("setting `run_as`: user {name:?}"))?)
+        }
         None => None,
     };
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(4096);
@@ -111,15 +115,24 @@ async fn serve(args: ServeArgs) -> Result<()> {
         secure_cookies: cfg.secure_cookies,
         allowed_origins: cfg.allowed_origins.clone(),
         resolve: ResolveContext {
-            garrison_exe: std::env::current_exe().context("cannot find the garrison binary's path")?,
+            garrison_exe: std::env::current_exe()
+                .context("cannot find the garrison binary's path")?,
             servers_dir,
         },
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {} (setting `listen`)", cfg.listen))?;
-    let panel = Panel::start(panel_config, store, agent as Arc<dyn garrison_proto::Node>, events_rx).await?;
-    let admin_password = std::env::var("GARRISON_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    let panel = Panel::start(
+        panel_config,
+        store,
+        agent as Arc<dyn garrison_proto::Node>,
+        events_rx,
+    )
+    .await?;
+    let admin_password = std::env::var("GARRISON_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
     if let Some(first) = panel.ensure_admin(admin_password).await? {
         match first.generated_password {
             Some(p) => println!(
@@ -133,21 +146,25 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
     }
     let addr = listener.local_addr().context("listener has no address")?;
-    println!("Garrison is listening on http://{addr} (data in {})", data_dir.display());
+    println!(
+        "Garrison is listening on http://{addr} (data in {})",
+        data_dir.display()
+    );
     tracing::info!(%addr, database = panel.state().store.backend(), "garrison serve started");
-    panel.serve(listener, shutdown_signal()).await?;
+    panel.serve(listener, shutdown).await?;
     tracing::info!("garrison serve stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// A future that resolves on SIGTERM or SIGINT; the handlers are installed right away.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers; stop Garrison with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping"),
-    }
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+    })
 }

@@ -22,24 +22,40 @@ async fn bad_input_is_refused_with_clear_errors_and_nothing_half_written() {
     let g = Garrison::start().await;
     let port = free_port();
 
-    let (s, v) = g.call_raw("POST", "/api/servers", "{\"name\": \"x\", ").await;
+    let (s, v) = g
+        .call_raw("POST", "/api/servers", "{\"name\": \"x\", ")
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(v["error"]["code"], "malformed_json");
 
     let (s, v) = g
-        .call("POST", "/api/servers", Some(json!({"name": "x", "template": "demo", "colour": "red"})))
+        .call(
+            "POST",
+            "/api/servers",
+            Some(json!({"name": "x", "template": "demo", "colour": "red"})),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(v["error"]["code"], "unknown_field");
     assert_eq!(field(&v), "colour");
 
-    let (s, v) = g.call("POST", "/api/servers", Some(json!({"name": "x", "template": "minecraft-9"}))).await;
+    let (s, v) = g
+        .call(
+            "POST",
+            "/api/servers",
+            Some(json!({"name": "x", "template": "minecraft-9"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(field(&v), "template");
 
     for bad_port in [json!(0), json!(70000), json!(-1), json!("abc")] {
         let (s, v) = g
-            .call("POST", "/api/servers", Some(json!({"name": "x", "template": "demo", "port": bad_port})))
+            .call(
+                "POST",
+                "/api/servers",
+                Some(json!({"name": "x", "template": "demo", "port": bad_port})),
+            )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "port {bad_port}: {v}");
         assert_eq!(field(&v), "port", "{v}");
@@ -47,9 +63,17 @@ async fn bad_input_is_refused_with_clear_errors_and_nothing_half_written() {
 
     for bad_name in ["bad\u{7}name", "line\nbreak", "", "   ", &"n".repeat(65)] {
         let (s, v) = g
-            .call("POST", "/api/servers", Some(json!({"name": bad_name, "template": "demo", "port": port})))
+            .call(
+                "POST",
+                "/api/servers",
+                Some(json!({"name": bad_name, "template": "demo", "port": port})),
+            )
             .await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "name {bad_name:?}: {v}");
+        assert_eq!(
+            s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name {bad_name:?}: {v}"
+        );
         assert_eq!(field(&v), "name");
     }
 
@@ -74,29 +98,63 @@ async fn bad_input_is_refused_with_clear_errors_and_nothing_half_written() {
     assert_eq!(field(&v), "restart.max_restarts");
 
     // A body over the limit is refused before it is read.
-    let huge = format!("{{\"name\": \"{}\", \"template\": \"demo\"}}", "a".repeat(100_000));
+    let huge = format!(
+        "{{\"name\": \"{}\", \"template\": \"demo\"}}",
+        "a".repeat(100_000)
+    );
     let (s, v) = g.call_raw("POST", "/api/servers", &huge).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
 
-    assert_eq!(server_count(&g).await, 0, "a refused create left a server behind");
+    assert_eq!(
+        server_count(&g).await,
+        0,
+        "a refused create left a server behind"
+    );
     assert!(
         !g.data_dir().join("servers").exists()
-            || std::fs::read_dir(g.data_dir().join("servers")).unwrap().next().is_none(),
+            || std::fs::read_dir(g.data_dir().join("servers"))
+                .unwrap()
+                .next()
+                .is_none(),
         "a refused create left a directory behind"
     );
 
     // Now a good one, and bad input against it.
     let id = g.create_demo("good", json!({"port": port})).await;
-    let (s, v) = g.call("POST", "/api/servers", Some(json!({"name": "dup", "template": "demo", "port": port}))).await;
+    let (s, v) = g
+        .call(
+            "POST",
+            "/api/servers",
+            Some(json!({"name": "dup", "template": "demo", "port": port})),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(field(&v), "port");
 
-    let (s, v) = g.call("PATCH", &format!("/api/servers/{id}"), Some(json!({"port": 65536}))).await;
+    let (s, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/servers/{id}"),
+            Some(json!({"port": 65536})),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    let (s, v) = g.call("PATCH", &format!("/api/servers/{id}"), Some(json!({"template": "openttd"}))).await;
+    let (s, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/servers/{id}"),
+            Some(json!({"template": "openttd"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(field(&v), "template");
-    let (s, v) = g.call("PATCH", &format!("/api/servers/{id}"), Some(json!({"name": "tab\tname"}))).await;
+    let (s, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/servers/{id}"),
+            Some(json!({"name": "tab\tname"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let (_, v) = g.call("GET", &format!("/api/servers/{id}"), None).await;
     assert_eq!(v["name"], "good", "a refused PATCH changed the server");
@@ -104,7 +162,11 @@ async fn bad_input_is_refused_with_clear_errors_and_nothing_half_written() {
 
     // PATCH is partial.
     let (s, v) = g
-        .call("PATCH", &format!("/api/servers/{id}"), Some(json!({"name": "renamed", "restart": {"backoff_secs": 5}})))
+        .call(
+            "PATCH",
+            &format!("/api/servers/{id}"),
+            Some(json!({"name": "renamed", "restart": {"backoff_secs": 5}})),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["name"], "renamed");
@@ -126,10 +188,14 @@ async fn bad_input_is_refused_with_clear_errors_and_nothing_half_written() {
     let (s, v) = g.command(&id, "two\nlines").await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 
-    let (s, v) = g.call("GET", &format!("/api/servers/{id}/logs?lines=abc"), None).await;
+    let (s, v) = g
+        .call("GET", &format!("/api/servers/{id}/logs?lines=abc"), None)
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(field(&v), "lines");
-    let (s, _) = g.call("GET", &format!("/api/servers/{id}/logs?lines=5000"), None).await;
+    let (s, _) = g
+        .call("GET", &format!("/api/servers/{id}/logs?lines=5000"), None)
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
 
     // Delete, then everything about it is 404.
@@ -139,12 +205,17 @@ async fn bad_input_is_refused_with_clear_errors_and_nothing_half_written() {
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
     assert_eq!(v["error"]["code"], "not_found");
     for path in ["", "/stats", "/logs", "/history"] {
-        let (s, _) = g.call("GET", &format!("/api/servers/{id}{path}"), None).await;
+        let (s, _) = g
+            .call("GET", &format!("/api/servers/{id}{path}"), None)
+            .await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
     }
     let (s, _) = g.call("DELETE", &format!("/api/servers/{id}"), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    assert!(!g.data_dir().join("servers").join(&id).exists(), "server dir left after delete");
+    assert!(
+        !g.data_dir().join("servers").join(&id).exists(),
+        "server dir left after delete"
+    );
     let (s, _) = g.call("GET", "/api/servers/nope", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = g.call("GET", "/api/no-such-route", None).await;
@@ -161,13 +232,23 @@ async fn auth_sessions_keys_and_tickets() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["database"], "sqlite");
 
-    for path in ["/api/servers", "/api/account", "/api/templates", "/api/account/api-keys"] {
+    for path in [
+        "/api/servers",
+        "/api/account",
+        "/api/templates",
+        "/api/account/api-keys",
+    ] {
         let r = http.get(g.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["code"], "unauthorized");
     }
-    let r = http.get(g.url("/api/servers")).bearer_auth("gsk_not_a_key").send().await.unwrap();
+    let r = http
+        .get(g.url("/api/servers"))
+        .bearer_auth("gsk_not_a_key")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let (s, v) = g.login("admin", "wrong").await.unwrap_err();
@@ -177,7 +258,12 @@ async fn auth_sessions_keys_and_tickets() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 
     let cookie = g.login("admin", ADMIN_PASSWORD).await.unwrap();
-    let r = http.get(g.url("/api/account")).header("cookie", &cookie).send().await.unwrap();
+    let r = http
+        .get(g.url("/api/account"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let me: Value = r.json().await.unwrap();
     assert_eq!(me["username"], "admin");
@@ -206,13 +292,21 @@ async fn auth_sessions_keys_and_tickets() {
     let created: Value = r.json().await.unwrap();
     let key = created["key"].as_str().unwrap().to_owned();
     assert!(key.starts_with("gsk_"));
-    let r = http.get(g.url("/api/account/api-keys")).bearer_auth(&key).send().await.unwrap();
+    let r = http
+        .get(g.url("/api/account/api-keys"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let list: Value = r.json().await.unwrap();
     assert!(list.to_string().contains("bot"));
     assert!(!list.to_string().contains(&key), "the secret is listed");
     let db = std::fs::read(g.data_dir().join("garrison.db")).unwrap();
-    assert!(!String::from_utf8_lossy(&db).contains(&key), "the key is stored in clear");
+    assert!(
+        !String::from_utf8_lossy(&db).contains(&key),
+        "the key is stored in clear"
+    );
     let kid = created["id"].as_str().unwrap();
     let r = http
         .delete(g.url(&format!("/api/account/api-keys/{kid}")))
@@ -221,40 +315,81 @@ async fn auth_sessions_keys_and_tickets() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = http.get(g.url("/api/servers")).bearer_auth(&key).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "revoked key still works");
-    let (s, v) = g.call("POST", "/api/account/api-keys", Some(json!({"name": "bad\u{1b}[31m"}))).await;
+    let r = http
+        .get(g.url("/api/servers"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "revoked key still works"
+    );
+    let (s, v) = g
+        .call(
+            "POST",
+            "/api/account/api-keys",
+            Some(json!({"name": "bad\u{1b}[31m"})),
+        )
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 
     // Console WebSocket: refused without credentials or from a foreign origin; a
     // ticket works once.
     let id = g.create_demo("ws", json!({})).await;
     let ws_url = format!("{}/api/servers/{id}/ws", g.base.replace("http://", "ws://"));
-    let err = tokio_tungstenite::connect_async(ws_url.clone()).await.unwrap_err();
+    let err = tokio_tungstenite::connect_async(ws_url.clone())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("401"), "{err}");
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = ws_url.clone().into_client_request().unwrap();
     req.headers_mut().insert("cookie", cookie.parse().unwrap());
-    req.headers_mut().insert("origin", "http://evil.example".parse().unwrap());
+    req.headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
     let err = tokio_tungstenite::connect_async(req).await.unwrap_err();
     assert!(err.to_string().contains("403"), "{err}");
 
-    let (s, v) = g.call("POST", &format!("/api/servers/{id}/ws-ticket"), None).await;
+    let (s, v) = g
+        .call("POST", &format!("/api/servers/{id}/ws-ticket"), None)
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let ticket = v["ticket"].as_str().unwrap();
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_url}?ticket={ticket}")).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{ws_url}?ticket={ticket}"))
+        .await
+        .unwrap();
     use futures_util::StreamExt;
-    let first = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let hello: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
     assert_eq!(hello["event"], "hello");
     assert_eq!(hello["data"]["state"], "offline");
-    let err = tokio_tungstenite::connect_async(format!("{ws_url}?ticket={ticket}")).await.unwrap_err();
-    assert!(err.to_string().contains("401"), "a ticket worked twice: {err}");
+    let err = tokio_tungstenite::connect_async(format!("{ws_url}?ticket={ticket}"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("401"),
+        "a ticket worked twice: {err}"
+    );
 
     // Logout ends the session.
-    let r = http.post(g.url("/api/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+    let r = http
+        .post(g.url("/api/auth/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let r = http.get(g.url("/api/account")).header("cookie", &cookie).send().await.unwrap();
+    let r = http
+        .get(g.url("/api/account"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -277,7 +412,11 @@ fn first_start_prints_a_one_time_password_and_bad_config_names_the_key() {
         assert!(out.read_line(&mut line).unwrap() > 0, "{printed}");
         printed.push_str(&line);
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     assert!(child.wait().unwrap().success());
     let password = printed
         .lines()
@@ -306,7 +445,13 @@ fn first_start_prints_a_one_time_password_and_bad_config_names_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("listen"), "{err}");
 
-    let out = std::process::Command::new(garrison_bin()).arg("--help").output().unwrap();
+    let out = std::process::Command::new(garrison_bin())
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("serve") && help.contains("demo-server"), "{help}");
+    assert!(
+        help.contains("serve") && help.contains("demo-server"),
+        "{help}"
+    );
 }

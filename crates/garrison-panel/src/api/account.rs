@@ -1,14 +1,14 @@
 //! The caller's own account and API keys. Keys are shown once at creation and stored
 //! only as their SHA-256.
 
+use crate::AppState;
 use crate::auth::{Principal, authorize, crypto};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::store::ApiKey;
-use crate::AppState;
+use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use garrison_proto::Permission;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -96,7 +96,13 @@ pub async fn delete_key(
     }
     state
         .store
-        .audit(Some(&p.user.id), "api_key.delete", Some(&id), Some(&addr.ip().to_string()), &json!({}))
+        .audit(
+            Some(&p.user.id),
+            "api_key.delete",
+            Some(&id),
+            Some(&addr.ip().to_string()),
+            &json!({}),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

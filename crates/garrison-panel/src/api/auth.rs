@@ -1,15 +1,15 @@
 //! Login and logout. Sessions are random tokens in an HttpOnly, SameSite=Strict cookie,
 //! stored only as their SHA-256.
 
+use crate::AppState;
 use crate::auth::{SESSION_COOKIE, crypto, session_cookie};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::store::now_millis;
-use crate::AppState;
+use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -45,7 +45,13 @@ pub async fn login(
     let Some(user) = user.filter(|_| ok) else {
         state
             .store
-            .audit(None, "auth.login_failed", None, Some(&ip), &json!({"username": req.username}))
+            .audit(
+                None,
+                "auth.login_failed",
+                None,
+                Some(&ip),
+                &json!({"username": req.username}),
+            )
             .await?;
         return Err(ApiError::InvalidCredentials);
     };
@@ -58,23 +64,39 @@ pub async fn login(
         .await?;
     state
         .store
-        .audit(Some(&user.id), "auth.login", Some(&user.id), Some(&ip), &json!({}))
+        .audit(
+            Some(&user.id),
+            "auth.login",
+            Some(&user.id),
+            Some(&ip),
+            &json!({}),
+        )
         .await?;
-    let secure = if state.config.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.config.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let cookie = format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         ttl.as_secs()
     );
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let body = Json(json!({"user": {"id": user.id, "username": user.username, "is_admin": user.is_admin}}));
+    let body = Json(
+        json!({"user": {"id": user.id, "username": user.username, "is_admin": user.is_admin}}),
+    );
     Ok(([(header::SET_COOKIE, cookie)], body).into_response())
 }
 
 /// Ends the cookie session, if any. Always succeeds.
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session_cookie(&headers) {
-        state.store.delete_session(&crypto::secret_hash(token)).await?;
+        state
+            .store
+            .delete_session(&crypto::secret_hash(token))
+            .await?;
     }
-    let clear = HeaderValue::from_static("garrison_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let clear =
+        HeaderValue::from_static("garrison_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
 }

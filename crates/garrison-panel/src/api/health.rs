@@ -1,6 +1,6 @@
 use crate::AppState;
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use serde_json::{Value, json};
 
 /// No authentication: for load balancers and uptime checks.

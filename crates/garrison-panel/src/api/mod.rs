@@ -7,11 +7,11 @@ pub mod servers;
 pub mod templates;
 pub mod ws;
 
-use crate::error::ApiError;
 use crate::AppState;
+use crate::error::ApiError;
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
-use axum::Router;
 
 /// Request bodies larger than this are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -31,7 +31,9 @@ pub fn router(state: AppState) -> Router {
         .route("/servers", get(servers::list).post(servers::create))
         .route(
             "/servers/{id}",
-            get(servers::get).patch(servers::update).delete(servers::remove),
+            get(servers::get)
+                .patch(servers::update)
+                .delete(servers::remove),
         )
         .route("/servers/{id}/power", post(servers::power))
         .route("/servers/{id}/command", post(servers::command))

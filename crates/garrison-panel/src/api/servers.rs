@@ -1,14 +1,14 @@
 //! Servers: create, read, update, delete, power, console commands, logs, stats.
 
+use crate::AppState;
 use crate::auth::{Principal, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::events::spec_for;
 use crate::json::ApiJson;
 use crate::store::{ServerRecord, now_millis};
-use crate::AppState;
+use axum::Json;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use garrison_proto::{Permission, PowerAction, RestartPolicy, ServerId, ServerState};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -64,7 +64,10 @@ fn in_range(field: &str, v: i64, lo: i64, hi: i64) -> Result<i64, ApiError> {
     if (lo..=hi).contains(&v) {
         Ok(v)
     } else {
-        Err(ApiError::invalid(field, format!("{field} must be between {lo} and {hi}")))
+        Err(ApiError::invalid(
+            field,
+            format!("{field} must be between {lo} and {hi}"),
+        ))
     }
 }
 
@@ -96,7 +99,10 @@ fn check_name(name: &str) -> Result<String, ApiError> {
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::invalid("name", "name must not contain control characters"));
+        return Err(ApiError::invalid(
+            "name",
+            "name must not contain control characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -111,7 +117,10 @@ async fn check_port_free(state: &AppState, port: u16, except: Option<&ServerId>)
         if s.port == port && Some(&s.id) != except {
             return Err(ApiError::invalid(
                 "port",
-                format!("port {port} is already used by server {} ({})", s.name, s.id),
+                format!(
+                    "port {port} is already used by server {} ({})",
+                    s.name, s.id
+                ),
             ));
         }
     }
@@ -119,7 +128,13 @@ async fn check_port_free(state: &AppState, port: u16, except: Option<&ServerId>)
 }
 
 async fn free_port_from(state: &AppState, start: u16) -> ApiResult<u16> {
-    let used: Vec<u16> = state.store.list_servers().await?.iter().map(|s| s.port).collect();
+    let used: Vec<u16> = state
+        .store
+        .list_servers()
+        .await?
+        .iter()
+        .map(|s| s.port)
+        .collect();
     (start..=u16::MAX)
         .find(|p| !used.contains(p))
         .ok_or_else(|| ApiError::invalid("port", "no free port left"))
@@ -161,7 +176,9 @@ fn ip(addr: &SocketAddr) -> String {
 pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::ServerRead)?;
     let servers = state.store.list_servers().await?;
-    Ok(Json(json!(servers.iter().map(|r| view(&state, r)).collect::<Vec<_>>())))
+    Ok(Json(json!(
+        servers.iter().map(|r| view(&state, r)).collect::<Vec<_>>()
+    )))
 }
 
 /// Permission: server.read
@@ -186,9 +203,13 @@ pub async fn create(
     let template = state
         .templates
         .get(&req.template)
-        .ok_or_else(|| ApiError::invalid("template", format!("unknown template {:?}", req.template)))?
+        .ok_or_else(|| {
+            ApiError::invalid("template", format!("unknown template {:?}", req.template))
+        })?
         .clone();
-    state.templates.validate_variables(&template.id, &req.variables)?;
+    state
+        .templates
+        .validate_variables(&template.id, &req.variables)?;
     let port = match req.port {
         Some(p) => {
             let port = check_port(p)?;
@@ -283,7 +304,13 @@ pub async fn update(
     }
     state
         .store
-        .audit(Some(&p.user.id), "server.update", Some(&id), Some(&ip(&addr)), &json!({}))
+        .audit(
+            Some(&p.user.id),
+            "server.update",
+            Some(&id),
+            Some(&ip(&addr)),
+            &json!({}),
+        )
         .await?;
     Ok(Json(view(&state, &load(&state, &id).await?)))
 }
@@ -305,7 +332,13 @@ pub async fn remove(
     state.hub.remove(&r.id);
     state
         .store
-        .audit(Some(&p.user.id), "server.delete", Some(&id), Some(&ip(&addr)), &json!({"name": r.name}))
+        .audit(
+            Some(&p.user.id),
+            "server.delete",
+            Some(&id),
+            Some(&ip(&addr)),
+            &json!({"name": r.name}),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -326,7 +359,10 @@ pub async fn power(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let r = load(&state, &id).await?;
     let st = do_power(&state, &p, &r.id, req.action, Some(&ip(&addr))).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"action": req.action, "state": st}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"action": req.action, "state": st})),
+    ))
 }
 
 /// Shared by the REST route and the console WebSocket.
@@ -341,7 +377,13 @@ pub async fn do_power(
     state.node.power(id, action).await?;
     state
         .store
-        .audit(Some(&p.user.id), &format!("server.power.{}", action.as_str()), Some(id.as_str()), ip, &json!({}))
+        .audit(
+            Some(&p.user.id),
+            &format!("server.power.{}", action.as_str()),
+            Some(id.as_str()),
+            ip,
+            &json!({}),
+        )
         .await?;
     Ok(state.node.state(id).await?)
 }
@@ -363,7 +405,10 @@ pub fn check_command(command: &str) -> Result<(), ApiError> {
         ));
     }
     if command.chars().any(|c| c.is_control() && c != '\t') {
-        return Err(ApiError::invalid("command", "command must be one line without control characters"));
+        return Err(ApiError::invalid(
+            "command",
+            "command must be one line without control characters",
+        ));
     }
     Ok(())
 }
@@ -403,7 +448,13 @@ pub async fn do_command(
     }
     state
         .store
-        .audit(Some(&p.user.id), "server.command", Some(id.as_str()), ip, &json!({"command": command}))
+        .audit(
+            Some(&p.user.id),
+            "server.command",
+            Some(id.as_str()),
+            ip,
+            &json!({"command": command}),
+        )
         .await?;
     Ok(())
 }
@@ -427,7 +478,9 @@ pub async fn logs(
     };
     let r = load(&state, &id).await?;
     let snap = state.node.console(&r.id, lines).await?;
-    Ok(Json(json!({"lines": snap.lines, "next_seq": snap.next_seq})))
+    Ok(Json(
+        json!({"lines": snap.lines, "next_seq": snap.next_seq}),
+    ))
 }
 
 /// Permission: server.read

@@ -1,8 +1,8 @@
+use crate::AppState;
 use crate::auth::{Principal, authorize};
 use crate::error::ApiResult;
-use crate::AppState;
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use garrison_proto::{Permission, Template};
 
 /// Permission: template.read

@@ -9,15 +9,15 @@
 //! Client → server: `{"type": "command", "command": "..."}` and
 //! `{"type": "power", "action": "start|stop|restart|kill"}`.
 
+use crate::AppState;
 use crate::auth::{Credential, Principal, authenticate, authorize, origin_is_foreign};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Frame;
 use crate::json::parse_json;
-use crate::AppState;
+use axum::Json;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
 use axum::response::Response;
-use axum::Json;
 use garrison_proto::{Permission, PowerAction, ServerId};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -85,7 +85,9 @@ pub async fn console(
                 via: Credential::WsTicket,
             }
         }
-        None => authenticate(&state, &parts).await?.ok_or(ApiError::Unauthorized)?,
+        None => authenticate(&state, &parts)
+            .await?
+            .ok_or(ApiError::Unauthorized)?,
     };
     authorize(&principal, Permission::ServerRead)?;
     if state.store.get_server(&id).await?.is_none() {
@@ -102,7 +104,12 @@ pub async fn console(
     Ok(upgrade
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {
-            let session = Session { state, principal, id, ip };
+            let session = Session {
+                state,
+                principal,
+                id,
+                ip,
+            };
             if let Err(e) = session.run(socket).await {
                 tracing::debug!(error = %e, "console socket ended");
             }
@@ -138,7 +145,8 @@ impl Session {
         let mut shutdown = self.state.shutdown.clone();
         // Subscribe before reading history so no line falls between the two.
         let mut live = self.state.hub.subscribe(&self.id);
-        self.send(&mut socket, &mut shutdown, self.hello().await).await?;
+        self.send(&mut socket, &mut shutdown, self.hello().await)
+            .await?;
         let history = self
             .state
             .node
@@ -222,13 +230,24 @@ impl Session {
     async fn handle(&self, text: &[u8]) -> ApiResult<()> {
         match parse_json::<ClientMessage>(text)? {
             ClientMessage::Command { command } => {
-                super::servers::do_command(&self.state, &self.principal, &self.id, &command, Some(&self.ip)).await
+                super::servers::do_command(
+                    &self.state,
+                    &self.principal,
+                    &self.id,
+                    &command,
+                    Some(&self.ip),
+                )
+                .await
             }
-            ClientMessage::Power { action } => {
-                super::servers::do_power(&self.state, &self.principal, &self.id, action, Some(&self.ip))
-                    .await
-                    .map(|_| ())
-            }
+            ClientMessage::Power { action } => super::servers::do_power(
+                &self.state,
+                &self.principal,
+                &self.id,
+                action,
+                Some(&self.ip),
+            )
+            .await
+            .map(|_| ()),
         }
     }
 }

@@ -3,9 +3,9 @@
 pub mod crypto;
 pub mod tickets;
 
+use crate::AppState;
 use crate::error::ApiError;
 use crate::store::User;
-use crate::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
@@ -112,6 +112,8 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(state, parts).await?.ok_or(ApiError::Unauthorized)
+        authenticate(state, parts)
+            .await?
+            .ok_or(ApiError::Unauthorized)
     }
 }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
@@ -58,7 +58,10 @@ impl Garrison {
     }
 
     pub async fn start_with_env(env: &[(&str, &str)]) -> Garrison {
-        let data = tempfile::Builder::new().prefix("garrison-it-").tempdir().unwrap();
+        let data = tempfile::Builder::new()
+            .prefix("garrison-it-")
+            .tempdir()
+            .unwrap();
         std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let mut g = Garrison {
             data,
@@ -67,7 +70,10 @@ impl Garrison {
             http: reqwest::Client::new(),
             key: String::new(),
             first_stdout: String::new(),
-            extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         g.first_stdout = g.launch();
         g.key = g.make_api_key().await;
@@ -102,7 +108,10 @@ impl Garrison {
         loop {
             let mut line = String::new();
             let n = reader.read_line(&mut line).unwrap();
-            assert!(n > 0, "garrison exited before listening; printed:\n{printed}");
+            assert!(
+                n > 0,
+                "garrison exited before listening; printed:\n{printed}"
+            );
             printed.push_str(&line);
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap();
@@ -123,7 +132,10 @@ impl Garrison {
     }
 
     async fn make_api_key(&self) -> String {
-        let cookie = self.login("admin", ADMIN_PASSWORD).await.expect("admin login");
+        let cookie = self
+            .login("admin", ADMIN_PASSWORD)
+            .await
+            .expect("admin login");
         let r = self
             .http
             .post(self.url("/api/account/api-keys"))
@@ -212,12 +224,15 @@ impl Garrison {
         }
         let v = self.create(body).await;
         let id = v["id"].as_str().unwrap().to_owned();
-        self.wait_state(&id, "offline", Duration::from_secs(30)).await;
+        self.wait_state(&id, "offline", Duration::from_secs(30))
+            .await;
         id
     }
 
     pub async fn state(&self, id: &str) -> String {
-        let (s, v) = self.call("GET", &format!("/api/servers/{id}/stats"), None).await;
+        let (s, v) = self
+            .call("GET", &format!("/api/servers/{id}/stats"), None)
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         v["state"].as_str().unwrap().to_owned()
     }
@@ -229,7 +244,10 @@ impl Garrison {
             if st == want {
                 return;
             }
-            assert!(Instant::now() < deadline, "server {id} is {st}, waited for {want}");
+            assert!(
+                Instant::now() < deadline,
+                "server {id} is {st}, waited for {want}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -241,17 +259,38 @@ impl Garrison {
     }
 
     pub async fn power(&self, id: &str, action: &str) -> (StatusCode, Value) {
-        self.call("POST", &format!("/api/servers/{id}/power"), Some(json!({"action": action}))).await
+        self.call(
+            "POST",
+            &format!("/api/servers/{id}/power"),
+            Some(json!({"action": action})),
+        )
+        .await
     }
 
     pub async fn command(&self, id: &str, command: &str) -> (StatusCode, Value) {
-        self.call("POST", &format!("/api/servers/{id}/command"), Some(json!({"command": command}))).await
+        self.call(
+            "POST",
+            &format!("/api/servers/{id}/command"),
+            Some(json!({"command": command})),
+        )
+        .await
     }
 
     pub async fn logs(&self, id: &str, lines: usize) -> Vec<String> {
-        let (s, v) = self.call("GET", &format!("/api/servers/{id}/logs?lines={lines}"), None).await;
+        let (s, v) = self
+            .call(
+                "GET",
+                &format!("/api/servers/{id}/logs?lines={lines}"),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        v["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_owned()).collect()
+        v["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_owned())
+            .collect()
     }
 
     pub async fn wait_log(&self, id: &str, needle: &str, timeout: Duration) -> Vec<String> {
@@ -271,11 +310,18 @@ impl Garrison {
     }
 
     pub async fn ws(&self, id: &str) -> Ws {
-        let url = format!("{}/api/servers/{id}/ws", self.base.replace("http://", "ws://"));
+        let url = format!(
+            "{}/api/servers/{id}/ws",
+            self.base.replace("http://", "ws://")
+        );
         let mut req = url.into_client_request().unwrap();
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {}", self.key).parse().unwrap());
-        let (stream, _) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.key).parse().unwrap(),
+        );
+        let (stream, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("ws connect");
         Ws { stream }
     }
 
@@ -305,7 +351,10 @@ impl Garrison {
         let st = self.stop();
         assert!(st.success(), "garrison exited with {st}");
         let printed = self.launch();
-        assert!(!printed.contains("password:"), "admin created twice:\n{printed}");
+        assert!(
+            !printed.contains("password:"),
+            "admin created twice:\n{printed}"
+        );
     }
 }
 
@@ -318,13 +367,18 @@ impl Drop for Garrison {
 }
 
 pub struct Ws {
-    pub stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
 }
 
 impl Ws {
     pub async fn next_json(&mut self, timeout: Duration) -> Option<Value> {
         loop {
-            let msg = tokio::time::timeout(timeout, self.stream.next()).await.ok()??.ok()?;
+            let msg = tokio::time::timeout(timeout, self.stream.next())
+                .await
+                .ok()??
+                .ok()?;
             if let Message::Text(t) = msg {
                 return Some(serde_json::from_str(&t).unwrap());
             }
@@ -332,11 +386,18 @@ impl Ws {
     }
 
     /// Read frames until one satisfies `pred`; panics after `timeout`.
-    pub async fn until(&mut self, timeout: Duration, mut pred: impl FnMut(&Value) -> bool) -> Value {
+    pub async fn until(
+        &mut self,
+        timeout: Duration,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let v = self.next_json(left).await.expect("websocket frame before timeout");
+            let v = self
+                .next_json(left)
+                .await
+                .expect("websocket frame before timeout");
             if pred(&v) {
                 return v;
             }
@@ -344,7 +405,10 @@ impl Ws {
     }
 
     pub async fn send(&mut self, v: Value) {
-        self.stream.send(Message::Text(v.to_string().into())).await.unwrap();
+        self.stream
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .unwrap();
     }
 }
 
@@ -352,9 +416,15 @@ impl Ws {
 pub fn session_members(sid: i32) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
         let f: Vec<&str> = rest.split_whitespace().collect();
         // after ")": state ppid pgrp session
         if f.get(3).and_then(|s| s.parse::<i32>().ok()) == Some(sid) && f[0] != "Z" {
@@ -368,11 +438,19 @@ pub fn session_members(sid: i32) -> Vec<i32> {
 pub fn processes_matching(needle: &str) -> Vec<i32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(false))
+            .map(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, r)| r.trim_start().starts_with('Z'))
+                    .unwrap_or(false)
+            })
             .unwrap_or(true);
         if cmd.contains(needle) && !zombie {
             out.push(pid);
@@ -386,10 +464,18 @@ pub fn processes_in(dir: &Path) -> Vec<i32> {
     let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else { continue };
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+            continue;
+        };
         let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(false))
+            .map(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, r)| r.trim_start().starts_with('Z'))
+                    .unwrap_or(false)
+            })
             .unwrap_or(true);
         if cwd.starts_with(&dir) && !zombie {
             out.push(pid);
@@ -406,7 +492,29 @@ pub async fn wait_no_processes(dir: &Path, timeout: Duration) {
         if left.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "processes survive in {}: {left:?}", dir.display());
+        assert!(
+            Instant::now() < deadline,
+            "processes survive in {}: {left:?}",
+            dir.display()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Garrison {
+    /// Poll `/stats` until a sample with memory in use arrives (they come every 2 s).
+    pub async fn wait_stats(&self, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (s, v) = self
+                .call("GET", &format!("/api/servers/{id}/stats"), None)
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            if v["memory_bytes"].as_u64().unwrap_or(0) > 0 {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "no stats sample: {v}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
