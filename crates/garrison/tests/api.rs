@@ -393,13 +393,23 @@ async fn auth_sessions_keys_and_tickets() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
+/// The garrison binary with no `GARRISON_*` variables from the test's environment.
+fn clean_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(garrison_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("GARRISON_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 #[test]
 fn first_start_prints_a_one_time_password_and_bad_config_names_the_key() {
     let data = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(garrison_bin())
+    let mut child = clean_command()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
-        .env_remove("GARRISON_ADMIN_PASSWORD")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -425,7 +435,7 @@ fn first_start_prints_a_one_time_password_and_bad_config_names_the_key() {
     assert!(password.len() >= 16, "{password}");
 
     // Second start: no new password.
-    let out = std::process::Command::new(garrison_bin())
+    let out = clean_command()
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
         .env("GARRISON_LISTN", "typo")
@@ -436,7 +446,7 @@ fn first_start_prints_a_one_time_password_and_bad_config_names_the_key() {
     assert!(err.contains("GARRISON_LISTN"), "{err}");
 
     std::fs::write(data.path().join("garrison.toml"), "listen = 8080\n").unwrap();
-    let out = std::process::Command::new(garrison_bin())
+    let out = clean_command()
         .args(["serve", "--data-dir"])
         .arg(data.path())
         .output()

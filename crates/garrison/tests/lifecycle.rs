@@ -12,13 +12,7 @@ const T: Duration = Duration::from_secs(30);
 
 fn console_lines(frame: &Value) -> Vec<String> {
     match frame["event"].as_str() {
-        Some("server.console") => frame["data"]["lines"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap().to_owned())
-            .collect(),
-        Some("console.history") => frame["data"]["lines"]
+        Some("server.console" | "console.history") => frame["data"]["lines"]
             .as_array()
             .unwrap()
             .iter()

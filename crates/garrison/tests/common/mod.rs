@@ -87,12 +87,17 @@ impl Garrison {
     /// Start the process and wait for its "listening" line. Returns what it printed.
     fn launch(&mut self) -> String {
         let mut cmd = Command::new(garrison_bin());
+        // Hermetic: only the settings this harness chooses (CI exports others).
+        for (k, _) in std::env::vars() {
+            if k.starts_with("GARRISON_") {
+                cmd.env_remove(k);
+            }
+        }
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(self.data.path())
             .arg("--listen")
             .arg("127.0.0.1:0")
-            .env_remove("GARRISON_DATABASE_URL")
             .env("GARRISON_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("GARRISON_LOG", "info")
             .stdout(Stdio::piped())
@@ -237,16 +242,19 @@ impl Garrison {
         v["state"].as_str().unwrap().to_owned()
     }
 
+    /// Wait until both the node's live state and the stored state (persisted by the
+    /// event pump a moment later) are `want`.
     pub async fn wait_state(&self, id: &str, want: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
             let st = self.state(id).await;
-            if st == want {
+            let stored = self.stored_state(id).await;
+            if st == want && stored == want {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "server {id} is {st}, waited for {want}"
+                "server {id} is {st} (stored: {stored}), waited for {want}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -410,53 +418,6 @@ impl Ws {
             .await
             .unwrap();
     }
-}
-
-/// All processes whose session id is `sid` (a game server and its children).
-pub fn session_members(sid: i32) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // after ")": state ppid pgrp session
-        if f.get(3).and_then(|s| s.parse::<i32>().ok()) == Some(sid) && f[0] != "Z" {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// Processes whose command line contains `needle`, not zombies.
-pub fn processes_matching(needle: &str) -> Vec<i32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-            continue;
-        };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| {
-                s.rsplit_once(')')
-                    .map(|(_, r)| r.trim_start().starts_with('Z'))
-                    .unwrap_or(false)
-            })
-            .unwrap_or(true);
-        if cmd.contains(needle) && !zombie {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 /// Processes (not zombies) whose working directory is inside `dir`.
