@@ -9,6 +9,7 @@ pub mod hub;
 pub mod json;
 pub mod store;
 pub mod templates;
+pub mod web;
 
 use garrison_proto::{Event, Node, PowerAction};
 use std::net::SocketAddr;
@@ -28,6 +29,8 @@ pub struct PanelConfig {
     /// console WebSocket, e.g. `https://panel.example.com`.
     pub allowed_origins: Vec<String>,
     pub resolve: ResolveContext,
+    /// Serve the web UI from this directory instead of the embedded copy.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 /// Shared by every handler.

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const CONFIG_FILE: &str = "garrison.toml";
 
@@ -20,6 +20,7 @@ struct FileConfig {
     allowed_origins: Option<Vec<String>>,
     session_ttl_hours: Option<u64>,
     log: Option<String>,
+    web_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +33,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub session_ttl_hours: u64,
     pub log: String,
+    /// Serve the web UI from this directory (UI development) instead of the built-in one.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// Environment variables read as settings. Anything else starting with `GARRISON_`
@@ -44,6 +47,7 @@ const ENV_KEYS: &[&str] = &[
     "GARRISON_ALLOWED_ORIGINS",
     "GARRISON_SESSION_TTL_HOURS",
     "GARRISON_LOG",
+    "GARRISON_WEB_DIR",
 ];
 const ENV_OTHER: &[&str] = &["GARRISON_DATA_DIR", "GARRISON_ADMIN_PASSWORD"];
 
@@ -76,6 +80,7 @@ impl Config {
             allowed_origins: Vec::new(),
             session_ttl_hours: 24 * 7,
             log: "info".into(),
+            web_dir: None,
         };
         let file_src = format!("{} key", path.display());
         if let Some(v) = file.listen {
@@ -100,6 +105,9 @@ impl Config {
         }
         if let Some(v) = file.log {
             cfg.log = v;
+        }
+        if let Some(v) = file.web_dir {
+            cfg.web_dir = Some(check_web_dir(&v).with_context(|| format!("{file_src} `web_dir`"))?);
         }
         for (key, value) in env {
             if !key.starts_with("GARRISON_") || ENV_OTHER.contains(&key.as_str()) {
@@ -137,6 +145,9 @@ impl Config {
                     cfg.session_ttl_hours = check_ttl(n).with_context(ctx)?;
                 }
                 "GARRISON_LOG" => cfg.log = value.clone(),
+                "GARRISON_WEB_DIR" => {
+                    cfg.web_dir = Some(check_web_dir(Path::new(value)).with_context(ctx)?)
+                }
                 _ => {}
             }
         }
@@ -159,6 +170,14 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
     (!key.is_empty()).then(|| key.to_owned())
+}
+
+fn check_web_dir(dir: &Path) -> Result<PathBuf> {
+    if dir.join("index.html").is_file() {
+        Ok(dir.to_owned())
+    } else {
+        bail!("{} has no index.html", dir.display())
+    }
 }
 
 fn parse_listen(v: &str) -> Result<SocketAddr> {

@@ -34,7 +34,7 @@ enum Command {
     /// Settings come from DATA_DIR/garrison.toml, then GARRISON_* environment
     /// variables (GARRISON_LISTEN, GARRISON_DATABASE_URL, GARRISON_RUN_AS,
     /// GARRISON_SECURE_COOKIES, GARRISON_ALLOWED_ORIGINS, GARRISON_SESSION_TTL_HOURS,
-    /// GARRISON_LOG), then flags. On the first start an `admin` account is created and
+    /// GARRISON_LOG, GARRISON_WEB_DIR), then flags. On the first start an `admin` account is created and
     /// its password printed once, unless GARRISON_ADMIN_PASSWORD sets it. SIGINT or
     /// SIGTERM stops every game server gracefully, then exits.
     Serve(ServeArgs),
@@ -119,6 +119,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 .context("cannot find the garrison binary's path")?,
             servers_dir,
         },
+        web_dir: cfg.web_dir.clone(),
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

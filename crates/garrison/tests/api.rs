@@ -465,3 +465,114 @@ fn first_start_prints_a_one_time_password_and_bad_config_names_the_key() {
         "{help}"
     );
 }
+
+#[tokio::test]
+async fn password_change_and_server_stats_in_listings() {
+    let g = Garrison::start().await;
+    let (s, v) = g
+        .call(
+            "POST",
+            "/api/account/password",
+            Some(json!({"current_password": ADMIN_PASSWORD, "new_password": "short"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(field(&v), "new_password");
+    let (s, v) = g
+        .call(
+            "POST",
+            "/api/account/password",
+            Some(json!({"current_password": "wrong", "new_password": "a new long password"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_credentials");
+    g.login("admin", ADMIN_PASSWORD)
+        .await
+        .expect("a refused change kept the old password");
+    let (s, v) = g
+        .call(
+            "POST",
+            "/api/account/password",
+            Some(
+                json!({"current_password": ADMIN_PASSWORD, "new_password": "a new long password"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert!(g.login("admin", ADMIN_PASSWORD).await.is_err());
+    g.login("admin", "a new long password").await.unwrap();
+
+    let id = g.create_demo("listed", json!({})).await;
+    let (_, list) = g.call("GET", "/api/servers", None).await;
+    assert_eq!(list[0]["id"], id.as_str());
+    assert!(list[0]["stats"].is_object(), "{list}");
+    assert!(list[0]["stats"]["memory_bytes"].is_u64(), "{list}");
+}
+
+#[tokio::test]
+async fn web_ui_is_served_beside_the_api() {
+    let g = Garrison::start().await;
+    let http = reqwest::Client::new();
+    let r = http.get(g.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let index = r.text().await.unwrap();
+    // No outside hosts: everything the page loads comes from Garrison.
+    assert!(
+        !index.contains("http://") && !index.contains("https://"),
+        "{index}"
+    );
+
+    let r = http
+        .get(g.url("/"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    // The UI's own routes load the app on reload.
+    let r = http
+        .get(g.url("/servers/some-id/console"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), index);
+    let r = http.get(g.url("/no-such-file.js")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (s, v) = g.call("GET", "/api/no-such-route", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"]["code"], "not_found");
+
+    // Hashed assets (present when the UI was built) are cached for good and compressed.
+    if let Some(start) = index.find("/assets/") {
+        let end = index[start..].find('"').unwrap() + start;
+        let asset = &index[start..end];
+        let r = http
+            .get(g.url(asset))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{asset}");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(r.headers()["content-encoding"], "gzip", "{asset}");
+    }
+}

@@ -24,6 +24,54 @@ pub async fn me(p: Principal) -> Json<Value> {
     }))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Any authenticated user, for their own account. Other sessions stay valid.
+pub async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    p: Principal,
+    ApiJson(req): ApiJson<ChangePassword>,
+) -> ApiResult<StatusCode> {
+    let n = req.new_password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=1024).contains(&n) {
+        return Err(ApiError::invalid(
+            "new_password",
+            format!("the new password must be {MIN_PASSWORD_CHARS} to 1024 characters"),
+        ));
+    }
+    if req.current_password.len() > 1024
+        || !crypto::verify_password(req.current_password, p.user.password_hash.clone())
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+    {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let hash = crypto::hash_password(req.new_password)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.store.set_password_hash(&p.user.id, &hash).await?;
+    state
+        .store
+        .audit(
+            Some(&p.user.id),
+            "user.password_change",
+            Some(&p.user.id),
+            Some(&addr.ip().to_string()),
+            &json!({}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 fn key_json(k: &ApiKey) -> Value {
     json!({
         "id": k.id,

@@ -22,6 +22,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/account", get(account::me))
+        .route("/account/password", post(account::change_password))
         .route(
             "/account/api-keys",
             get(account::list_keys).post(account::create_key),
@@ -43,8 +44,10 @@ pub fn router(state: AppState) -> Router {
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) });
+    let web = crate::web::router(state.config.web_dir.clone());
     Router::new()
         .nest("/api", api)
+        .merge(web)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -140,8 +140,11 @@ async fn free_port_from(state: &AppState, start: u16) -> ApiResult<u16> {
         .ok_or_else(|| ApiError::invalid("port", "no free port left"))
 }
 
-pub fn view(state: &AppState, r: &ServerRecord) -> Value {
+/// A server as the API shows it: its stored settings and state, plus the node's latest
+/// resource sample (in memory on the node, so cheap).
+pub async fn view(state: &AppState, r: &ServerRecord) -> Value {
     let game = state.templates.get(&r.template).map(|t| t.game.clone());
+    let stats = state.node.stats(&r.id).await.ok();
     json!({
         "id": r.id,
         "name": r.name,
@@ -157,6 +160,7 @@ pub fn view(state: &AppState, r: &ServerRecord) -> Value {
         "node": r.node,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
+        "stats": stats,
     })
 }
 
@@ -176,9 +180,11 @@ fn ip(addr: &SocketAddr) -> String {
 pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::ServerRead)?;
     let servers = state.store.list_servers().await?;
-    Ok(Json(json!(
-        servers.iter().map(|r| view(&state, r)).collect::<Vec<_>>()
-    )))
+    let mut out = Vec::with_capacity(servers.len());
+    for r in &servers {
+        out.push(view(&state, r).await);
+    }
+    Ok(Json(Value::Array(out)))
 }
 
 /// Permission: server.read
@@ -188,7 +194,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::ServerRead)?;
-    Ok(Json(view(&state, &load(&state, &id).await?)))
+    Ok(Json(view(&state, &load(&state, &id).await?).await))
 }
 
 /// Permission: server.create
@@ -261,7 +267,7 @@ pub async fn create(
         state.node.install(&record.id).await?;
     }
     let fresh = load(&state, record.id.as_str()).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, &fresh))))
+    Ok((StatusCode::CREATED, Json(view(&state, &fresh).await)))
 }
 
 /// Permission: server.update. Changes apply at the next start.
@@ -312,7 +318,7 @@ pub async fn update(
             &json!({}),
         )
         .await?;
-    Ok(Json(view(&state, &load(&state, &id).await?)))
+    Ok(Json(view(&state, &load(&state, &id).await?).await))
 }
 
 /// Permission: server.delete. Refused (409) while a process is active.
