@@ -1,0 +1,90 @@
+// The one way the UI talks to /api: JSON in, JSON out, errors as `ApiError`.
+
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+  field?: string;
+  state?: string;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly field?: string;
+  readonly state?: string;
+
+  constructor(status: number, body: ApiErrorBody) {
+    super(body.message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = body.code;
+    this.field = body.field;
+    this.state = body.state;
+  }
+}
+
+/** Builds an ApiError from any HTTP answer, whether or not it carries the JSON shape. */
+export function toApiError(status: number, payload: unknown): ApiError {
+  const e = (payload as { error?: Partial<ApiErrorBody> } | null)?.error;
+  if (e && typeof e.code === 'string' && typeof e.message === 'string') {
+    return new ApiError(status, e as ApiErrorBody);
+  }
+  const message =
+    status === 0
+      ? 'Garrison cannot be reached. Check your connection.'
+      : `Unexpected answer from Garrison (HTTP ${status})`;
+  return new ApiError(status, { code: status === 0 ? 'network' : 'http', message });
+}
+
+/**
+ * A 401 that means "you are not logged in" (as opposed to a wrong password typed into
+ * a form, which is `invalid_credentials`).
+ */
+export function isSessionLost(err: unknown): boolean {
+  return err instanceof ApiError && err.status === 401 && err.code !== 'invalid_credentials';
+}
+
+let onUnauthorized: () => void = () => {};
+
+/** Called whenever the API says the session is gone. */
+export function setUnauthorizedHandler(fn: () => void) {
+  onUnauthorized = fn;
+}
+
+export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const init: RequestInit = {
+    method,
+    credentials: 'same-origin',
+    headers: { accept: 'application/json' },
+  };
+  if (body !== undefined) {
+    (init.headers as Record<string, string>)['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res: Response;
+  try {
+    res = await fetch(`/api${path}`, init);
+  } catch {
+    throw toApiError(0, null);
+  }
+  const text = await res.text();
+  let payload: unknown = null;
+  if (text) {
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      payload = null;
+    }
+  }
+  if (!res.ok) {
+    const err = toApiError(res.status, payload);
+    if (isSessionLost(err)) onUnauthorized();
+    throw err;
+  }
+  return payload as T;
+}
+
+export const get = <T>(path: string) => api<T>('GET', path);
+export const post = <T>(path: string, body?: unknown) => api<T>('POST', path, body ?? {});
+export const patch = <T>(path: string, body: unknown) => api<T>('PATCH', path, body);
+export const del = <T>(path: string) => api<T>('DELETE', path);

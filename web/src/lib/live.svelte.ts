@@ -1,0 +1,133 @@
+import { get } from './api';
+import { LineBatcher } from './batcher';
+import { SampleWindow } from './samples';
+import { planBatch, planHistory } from './sequence';
+import { ConsoleSocket, consoleUrl, type ConnectionStatus } from './socket';
+import type { PowerAction, ServerState, Stats } from './types';
+
+/** What the console needs from a terminal (xterm.js's Terminal fits). */
+export interface TermLike {
+  write(data: string, done?: () => void): void;
+  reset(): void;
+}
+
+const dim = (s: string) => `\x1b[2m${s}\x1b[0m\r\n`;
+
+/**
+ * One server's live connection, shared by the Console and Stats tabs: console lines
+ * into the terminal (batched), state, stats samples, connection status.
+ */
+export class ServerLive {
+  state = $state<ServerState | null>(null);
+  stats = $state<Stats | null>(null);
+  connection = $state<ConnectionStatus>('connecting');
+  retryInMs = $state<number | null>(null);
+  lastError = $state<string | null>(null);
+  /** Bumped when a sample arrives, so charts know to redraw. */
+  samplesVersion = $state(0);
+  readonly samples = new SampleWindow(600);
+
+  private socket: ConsoleSocket | null = null;
+  private term: TermLike | null = null;
+  private batcher: LineBatcher;
+  private shownNext: number | null = null;
+  private gapAnnounced = false;
+
+  constructor(
+    readonly serverId: string,
+    scrollback = 5000,
+  ) {
+    this.batcher = new LineBatcher(
+      (text, done) => {
+        if (this.term) this.term.write(text, done);
+        else done();
+      },
+      { maxLines: scrollback },
+    );
+  }
+
+  /** Attach the terminal and connect. */
+  start(term: TermLike) {
+    this.term = term;
+    if (this.socket) return;
+    this.socket = new ConsoleSocket({
+      url: consoleUrl(this.serverId),
+      handlers: {
+        connection: (s, retry) => {
+          this.connection = s;
+          this.retryInMs = retry ?? null;
+        },
+        failedToOpen: () => {
+          // A refused upgrade looks like a plain close: ask the API whether the
+          // session is gone (a 401 there sends the user to the login page).
+          get('/account').catch(() => {});
+        },
+        hello: (d) => {
+          if (d.state) this.state = d.state;
+          if (d.stats) this.addStats(d.stats);
+        },
+        history: (d) => {
+          const plan = planHistory(this.shownNext, d.lines, d.next_seq);
+          if (plan.reset) {
+            this.batcher.clear();
+            this.term?.reset();
+          }
+          if (plan.skipped > 0) this.batcher.pushRaw(dim(`[${plan.skipped} lines skipped]`));
+          this.batcher.push(plan.lines);
+          this.shownNext = d.next_seq;
+          this.gapAnnounced = false;
+        },
+        missed: (d) => {
+          this.batcher.pushRaw(dim(`[${d.lines} lines skipped]`));
+          this.gapAnnounced = true;
+        },
+        console: (d) => {
+          const plan = planBatch(this.shownNext, d.seq, d.lines);
+          if (plan.skipped > 0 && !this.gapAnnounced) {
+            this.batcher.pushRaw(dim(`[${plan.skipped} lines skipped]`));
+          }
+          if (d.dropped) this.batcher.pushRaw(dim(`[${d.dropped} lines skipped]`));
+          this.gapAnnounced = false;
+          this.batcher.push(plan.lines);
+          this.shownNext = Math.max(this.shownNext ?? 0, d.seq + d.lines.length);
+        },
+        status: (d) => {
+          this.state = d.state;
+        },
+        stats: (d) => this.addStats(d.stats),
+        error: (e) => {
+          this.lastError = e.state ? `${e.message}` : e.message;
+        },
+      },
+    });
+  }
+
+  private addStats(s: Stats) {
+    this.stats = s;
+    if (this.samples.add(s)) this.samplesVersion++;
+  }
+
+  command(cmd: string): boolean {
+    this.lastError = null;
+    const ok = this.socket?.send({ type: 'command', command: cmd }) ?? false;
+    if (!ok) this.lastError = 'Not connected: the command was not sent';
+    return ok;
+  }
+
+  power(action: PowerAction): boolean {
+    this.lastError = null;
+    const ok = this.socket?.send({ type: 'power', action }) ?? false;
+    if (!ok) this.lastError = 'Not connected: try again in a moment';
+    return ok;
+  }
+
+  retryNow() {
+    this.socket?.retryNow();
+  }
+
+  stop() {
+    this.socket?.close();
+    this.socket = null;
+    this.term = null;
+  }
+}
