@@ -32,6 +32,8 @@ pub enum ApiError {
     },
     #[error("request body too large")]
     PayloadTooLarge,
+    #[error("this route does not accept that method")]
+    MethodNotAllowed,
     /// A value is well-formed but not acceptable.
     #[error("{message}")]
     Invalid { field: String, message: String },
@@ -58,6 +60,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,6 +76,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Invalid { .. } => "invalid_value",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",

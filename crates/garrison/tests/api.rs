@@ -220,6 +220,21 @@ async fn bad_input_is_refused_with_clear_errors_and_nothing_half_written() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = g.call("GET", "/api/no-such-route", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = g.call("PUT", "/api/servers", Some(json!({}))).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+    assert_eq!(v["error"]["code"], "method_not_allowed");
+    // Wrong content type: still the JSON error shape.
+    let r = g
+        .http
+        .post(g.url("/api/servers"))
+        .bearer_auth(&g.key)
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "unsupported_media_type");
 }
 
 #[tokio::test]

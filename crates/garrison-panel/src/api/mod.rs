@@ -43,7 +43,8 @@ pub fn router(state: AppState) -> Router {
         .route("/servers/{id}/history", get(servers::history))
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
-        .fallback(|| async { ApiError::NotFound("route".into()) });
+        .fallback(|| async { ApiError::NotFound("route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let web = crate::web::router(state.config.web_dir.clone());
     Router::new()
         .nest("/api", api)
