@@ -1,0 +1,102 @@
+// Starts a real `garrison serve` for the browser tests and stops it again.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+
+export const ADMIN_PASSWORD = 'correct horse battery staple';
+
+export function garrisonBin() {
+  if (process.env.GARRISON_BIN) return path.resolve(process.env.GARRISON_BIN);
+  const target = process.env.CARGO_TARGET_DIR || path.join(os.homedir(), '.cache', 'garrison-target');
+  return path.join(target, 'debug', 'garrison');
+}
+
+/**
+ * When running as root, game servers run as `nobody`, who cannot execute a binary
+ * under /root: run a copy from a fresh world-readable directory.
+ */
+function runnableCopy(bin) {
+  if (!fs.existsSync(bin)) {
+    throw new Error(`garrison binary not found at ${bin}: run \`cargo build -p garrison\` or set GARRISON_BIN`);
+  }
+  if (process.getuid?.() !== 0) return { bin, cleanup: () => {} };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'garrison-e2e-bin-'));
+  fs.chmodSync(dir, 0o755);
+  const copy = path.join(dir, 'garrison');
+  fs.copyFileSync(bin, copy);
+  fs.chmodSync(copy, 0o755);
+  return { bin: copy, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+export class Garrison {
+  constructor() {
+    this.child = null;
+    this.base = null;
+    this.listen = '127.0.0.1:0';
+    this.log = [];
+    const { bin, cleanup } = runnableCopy(garrisonBin());
+    this.bin = bin;
+    this.cleanupBin = cleanup;
+    this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'garrison-e2e-data-'));
+    fs.chmodSync(this.dataDir, 0o755);
+  }
+
+  /** Start and wait for "listening on http://ADDR". Restarts reuse the same address. */
+  async start() {
+    const env = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GARRISON_')) env[k] = v;
+    env.GARRISON_ADMIN_PASSWORD = ADMIN_PASSWORD;
+    env.GARRISON_LOG = 'info';
+    // E2E_WEB_DIR: test a UI build on disk instead of the one embedded in the binary.
+    if (process.env.E2E_WEB_DIR) env.GARRISON_WEB_DIR = path.resolve(process.env.E2E_WEB_DIR);
+    const child = spawn(this.bin, ['serve', '--data-dir', this.dataDir, '--listen', this.listen], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const keep = (line) => {
+      this.log.push(line);
+      if (this.log.length > 2000) this.log.shift();
+    };
+    readline.createInterface({ input: child.stderr }).on('line', keep);
+    const out = readline.createInterface({ input: child.stdout });
+    const addr = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('garrison did not start listening within 60 s')), 60_000);
+      out.on('line', (line) => {
+        keep(line);
+        const m = line.match(/listening on http:\/\/(\S+)/);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      child.on('exit', (code, sig) => {
+        clearTimeout(timer);
+        reject(new Error(`garrison exited before listening (code ${code}, signal ${sig}):\n${this.log.join('\n')}`));
+      });
+    });
+    this.listen = addr;
+    this.base = `http://${addr}`;
+    return this.base;
+  }
+
+  /** SIGTERM and wait for the exit (game servers are stopped first). */
+  async stop() {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const killTimer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(killTimer);
+  }
+
+  async dispose() {
+    await this.stop();
+    fs.rmSync(this.dataDir, { recursive: true, force: true });
+    this.cleanupBin();
+  }
+}
