@@ -241,6 +241,25 @@ async function main() {
     );
   });
 
+  await step('a crash is told in the console and the server comes back', async () => {
+    // After a kill the server is offline (or, if it counted as a crash, restarting).
+    await page.waitForFunction(
+      () => ['offline', 'running'].includes(document.querySelector('[data-testid="state-badge"]')?.getAttribute('data-state') ?? ''),
+      null,
+      { timeout: T },
+    );
+    if ((await page.getAttribute(tid('state-badge'), 'data-state')) === 'offline') await page.click(tid('power-start'));
+    await badge('running');
+    await page.fill(tid('command-input'), 'crash');
+    await page.press(tid('command-input'), 'Enter');
+    await consoleHas('[Garrison] The server crashed');
+    // The default restart policy brings it back.
+    await badge('running', 30_000);
+    if (!(await page.title()).startsWith('E2E demo')) throw new Error(`title is ${await page.title()}`);
+    await page.click(tid('power-stop'));
+    await badge('offline');
+  });
+
   await step('create an API key, shown once, then revoke it', async () => {
     await page.click(tid('nav-account'));
     await visible(tid('key-form'));

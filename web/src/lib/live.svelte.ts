@@ -1,4 +1,4 @@
-import { get } from './api';
+import { ApiError, get } from './api';
 import { LineBatcher } from './batcher';
 import { SampleWindow } from './samples';
 import { planBatch, planHistory } from './sequence';
@@ -23,6 +23,8 @@ export class ServerLive {
   connection = $state<ConnectionStatus>('connecting');
   retryInMs = $state<number | null>(null);
   lastError = $state<string | null>(null);
+  /** The server no longer exists (deleted elsewhere). */
+  gone = $state(false);
   /** Bumped when a sample arrives, so charts know to redraw. */
   samplesVersion = $state(0);
   readonly samples = new SampleWindow(600);
@@ -58,9 +60,14 @@ export class ServerLive {
           this.retryInMs = retry ?? null;
         },
         failedToOpen: () => {
-          // A refused upgrade looks like a plain close: ask the API whether the
-          // session is gone (a 401 there sends the user to the login page).
-          get('/account').catch(() => {});
+          // A refused upgrade looks like a plain close: ask the API why. A 401 sends
+          // the user to the login page; a 404 means the server was deleted.
+          get(`/servers/${encodeURIComponent(this.serverId)}`).catch((e) => {
+            if (e instanceof ApiError && e.status === 404) {
+              this.gone = true;
+              this.stop();
+            }
+          });
         },
         hello: (d) => {
           if (d.state) this.state = d.state;
@@ -93,6 +100,9 @@ export class ServerLive {
         },
         status: (d) => {
           this.state = d.state;
+          if (d.state === 'crashed') {
+            this.batcher.pushRaw(`\x1b[31m[Garrison] The server crashed${d.reason ? `: ${d.reason}` : ''}\x1b[0m\r\n`);
+          }
         },
         stats: (d) => this.addStats(d.stats),
         error: (e) => {
