@@ -34,6 +34,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("this route does not accept that method")]
     MethodNotAllowed,
+    /// Rate limited; the response carries `Retry-After`.
+    #[error("too many requests; try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     /// A value is well-formed but not acceptable.
     #[error("{message}")]
     Invalid { field: String, message: String },
@@ -61,6 +64,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,6 +81,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "conflict",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Invalid { .. } => "invalid_value",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -98,6 +103,9 @@ impl ApiError {
             } => {
                 err["state"] = json!(state);
             }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                err["retry_after"] = json!(retry_after_secs);
+            }
             _ => {}
         }
         json!({ "error": err })
@@ -109,7 +117,14 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error answering a request");
         }
-        (self.status(), axum::Json(self.body())).into_response()
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let ApiError::TooManyRequests { retry_after_secs } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
     }
 }
 
