@@ -15,7 +15,7 @@ pub use event::{
 };
 pub use ids::ServerId;
 pub use node::{ConsoleSnapshot, Node, NodeError};
-pub use permission::Permission;
+pub use permission::{Permission, Scope};
 pub use spec::{RestartPolicy, RunSpec, SeedFile, StopMethod, StopSignal};
 pub use state::{PowerAction, ServerState, Stats, TransitionError};
 pub use template::{RenderError, Template, TemplateVariable, render};

@@ -278,7 +278,7 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateServer>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&p, Permission::ServerUpdate)?;
+    authorize(&p, Permission::StartupUpdate)?;
     let mut r = load(&state, &id).await?;
     let before = r.clone();
     if let Some(name) = &req.name {
