@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod hub;
 pub mod json;
+pub mod ratelimit;
 pub mod store;
 pub mod templates;
 pub mod web;
@@ -31,6 +32,8 @@ pub struct PanelConfig {
     pub resolve: ResolveContext,
     /// Serve the web UI from this directory instead of the embedded copy.
     pub web_dir: Option<std::path::PathBuf>,
+    /// API rate limits, login lockout and trusted proxies.
+    pub rate_limits: ratelimit::RateLimitConfig,
 }
 
 /// Shared by every handler.
@@ -42,6 +45,8 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     pub tickets: Arc<auth::tickets::Tickets>,
     pub config: Arc<PanelConfig>,
+    /// Rate limits, login lockout and the client IP (see `ratelimit`).
+    pub limits: Arc<ratelimit::Limits>,
     /// Flips to true when Garrison shuts down; long-lived handlers watch it.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -100,6 +105,7 @@ impl Panel {
             hub: Arc::new(hub::Hub::default()),
             templates: Arc::new(Templates::built_in()?),
             tickets: Arc::new(auth::tickets::Tickets::default()),
+            limits: Arc::new(ratelimit::Limits::new(config.rate_limits.clone())),
             config: Arc::new(config),
             shutdown: shutdown.clone(),
         };

@@ -3,6 +3,7 @@
 //! Every problem names the key (or variable) that caused it.
 
 use anyhow::{Context, Result, bail};
+use garrison_panel::ratelimit::{RateLimitConfig, parse_trusted_proxy};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,21 @@ struct FileConfig {
     session_ttl_hours: Option<u64>,
     log: Option<String>,
     web_dir: Option<PathBuf>,
+    trusted_proxies: Option<Vec<String>>,
+    rate_limits: Option<FileRateLimits>,
+}
+
+/// The `[rate_limits]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRateLimits {
+    enabled: Option<bool>,
+    api_per_minute: Option<u64>,
+    anonymous_per_minute: Option<u64>,
+    login_attempts: Option<u64>,
+    login_window_secs: Option<u64>,
+    lockout_base_secs: Option<u64>,
+    lockout_max_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +51,9 @@ pub struct Config {
     pub log: String,
     /// Serve the web UI from this directory (UI development) instead of the built-in one.
     pub web_dir: Option<PathBuf>,
+    /// API rate limits, login lockout, and the trusted proxies (top-level
+    /// `trusted_proxies`, as they decide every client IP, not only for limits).
+    pub rate_limits: RateLimitConfig,
 }
 
 /// Environment variables read as settings. Anything else starting with `GARRISON_`
@@ -48,6 +67,14 @@ const ENV_KEYS: &[&str] = &[
     "GARRISON_SESSION_TTL_HOURS",
     "GARRISON_LOG",
     "GARRISON_WEB_DIR",
+    "GARRISON_TRUSTED_PROXIES",
+    "GARRISON_RATE_LIMITS",
+    "GARRISON_RATE_LIMIT_API_PER_MINUTE",
+    "GARRISON_RATE_LIMIT_ANONYMOUS_PER_MINUTE",
+    "GARRISON_RATE_LIMIT_LOGIN_ATTEMPTS",
+    "GARRISON_RATE_LIMIT_LOGIN_WINDOW_SECS",
+    "GARRISON_RATE_LIMIT_LOCKOUT_BASE_SECS",
+    "GARRISON_RATE_LIMIT_LOCKOUT_MAX_SECS",
 ];
 const ENV_OTHER: &[&str] = &["GARRISON_DATA_DIR", "GARRISON_ADMIN_PASSWORD"];
 
@@ -81,6 +108,7 @@ impl Config {
             session_ttl_hours: 24 * 7,
             log: "info".into(),
             web_dir: None,
+            rate_limits: RateLimitConfig::default(),
         };
         let file_src = format!("{} key", path.display());
         if let Some(v) = file.listen {
@@ -108,6 +136,33 @@ impl Config {
         }
         if let Some(v) = file.web_dir {
             cfg.web_dir = Some(check_web_dir(&v).with_context(|| format!("{file_src} `web_dir`"))?);
+        }
+        if let Some(v) = file.trusted_proxies {
+            cfg.rate_limits.trusted_proxies = v
+                .iter()
+                .map(|s| parse_trusted_proxy(s).map_err(anyhow::Error::msg))
+                .collect::<Result<_>>()
+                .with_context(|| format!("{file_src} `trusted_proxies`"))?;
+        }
+        if let Some(r) = file.rate_limits {
+            let rl = &mut cfg.rate_limits;
+            if let Some(v) = r.enabled {
+                rl.enabled = v;
+            }
+            let keys = [
+                ("api_per_minute", r.api_per_minute),
+                ("anonymous_per_minute", r.anonymous_per_minute),
+                ("login_attempts", r.login_attempts),
+                ("login_window_secs", r.login_window_secs),
+                ("lockout_base_secs", r.lockout_base_secs),
+                ("lockout_max_secs", r.lockout_max_secs),
+            ];
+            for (key, v) in keys {
+                if let Some(v) = v {
+                    set_rate_limit(rl, key, v)
+                        .with_context(|| format!("{file_src} `rate_limits.{key}`"))?;
+                }
+            }
         }
         for (key, value) in env {
             if !key.starts_with("GARRISON_") || ENV_OTHER.contains(&key.as_str()) {
@@ -148,11 +203,39 @@ impl Config {
                 "GARRISON_WEB_DIR" => {
                     cfg.web_dir = Some(check_web_dir(Path::new(value)).with_context(ctx)?)
                 }
+                "GARRISON_TRUSTED_PROXIES" => {
+                    cfg.rate_limits.trusted_proxies = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| parse_trusted_proxy(s).map_err(anyhow::Error::msg))
+                        .collect::<Result<_>>()
+                        .with_context(ctx)?
+                }
+                "GARRISON_RATE_LIMITS" => {
+                    cfg.rate_limits.enabled = parse_bool(value).with_context(ctx)?
+                }
+                k if k.starts_with("GARRISON_RATE_LIMIT_") => {
+                    let key = k["GARRISON_RATE_LIMIT_".len()..].to_lowercase();
+                    let n: u64 = value
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("not a number: {value:?}"))
+                        .with_context(ctx)?;
+                    set_rate_limit(&mut cfg.rate_limits, &key, n).with_context(ctx)?;
+                }
                 _ => {}
             }
         }
         if let Some(l) = listen_flag {
             cfg.listen = l;
+        }
+        let rl = &cfg.rate_limits;
+        if rl.lockout_max_secs < rl.lockout_base_secs {
+            bail!(
+                "rate_limits.lockout_max_secs ({}) must be at least rate_limits.lockout_base_secs ({})",
+                rl.lockout_max_secs,
+                rl.lockout_base_secs
+            );
         }
         for o in &cfg.allowed_origins {
             if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
@@ -199,6 +282,30 @@ fn check_ttl(v: u64) -> Result<u64> {
     } else {
         bail!("must be between 1 and 8760 hours, got {v}")
     }
+}
+
+/// One numeric `[rate_limits]` setting, by its key, checked against its range.
+fn set_rate_limit(rl: &mut RateLimitConfig, key: &str, v: u64) -> Result<()> {
+    const WEEK: u64 = 7 * 24 * 3600;
+    let (min, max) = match key {
+        "api_per_minute" | "anonymous_per_minute" => (1, 1_000_000),
+        "login_attempts" => (1, 1000),
+        "login_window_secs" | "lockout_base_secs" | "lockout_max_secs" => (1, WEEK),
+        _ => bail!("unknown rate limit setting {key}"),
+    };
+    if !(min..=max).contains(&v) {
+        bail!("must be between {min} and {max}, got {v}");
+    }
+    let small = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    match key {
+        "api_per_minute" => rl.api_per_minute = small(v),
+        "anonymous_per_minute" => rl.anonymous_per_minute = small(v),
+        "login_attempts" => rl.login_attempts = small(v),
+        "login_window_secs" => rl.login_window_secs = v,
+        "lockout_base_secs" => rl.lockout_base_secs = v,
+        _ => rl.lockout_max_secs = v,
+    }
+    Ok(())
 }
 
 fn parse_bool(v: &str) -> Result<bool> {
@@ -278,5 +385,79 @@ mod tests {
         .unwrap();
         let e = Config::load(dir.path(), None, &[], false).unwrap_err();
         assert!(format!("{e:#}").contains("database_url"), "{e:#}");
+    }
+
+    #[test]
+    fn rate_limits_from_file_and_env_with_errors_naming_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(dir.path(), None, &[], false).unwrap();
+        assert_eq!(c.rate_limits, RateLimitConfig::default());
+        assert!(c.rate_limits.enabled);
+
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\n\
+             [rate_limits]\napi_per_minute = 100\nlogin_attempts = 3\nlockout_max_secs = 120\n",
+        )
+        .unwrap();
+        let c = Config::load(dir.path(), None, &[], false).unwrap();
+        let rl = &c.rate_limits;
+        assert_eq!(rl.api_per_minute, 100);
+        assert_eq!(rl.login_attempts, 3);
+        assert_eq!(rl.lockout_max_secs, 120);
+        assert_eq!(rl.anonymous_per_minute, 60);
+        let proxies: Vec<String> = rl.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(proxies, ["127.0.0.1/32", "10.0.0.0/8"]);
+
+        let c = Config::load(
+            dir.path(),
+            None,
+            &env(&[
+                ("GARRISON_RATE_LIMITS", "off"),
+                ("GARRISON_RATE_LIMIT_API_PER_MINUTE", "7"),
+                ("GARRISON_RATE_LIMIT_LOCKOUT_BASE_SECS", "2"),
+                ("GARRISON_TRUSTED_PROXIES", "::1, 192.168.0.0/16"),
+            ]),
+            false,
+        )
+        .unwrap();
+        let rl = &c.rate_limits;
+        assert!(!rl.enabled);
+        assert_eq!(rl.api_per_minute, 7);
+        assert_eq!(rl.lockout_base_secs, 2);
+        assert_eq!(rl.login_attempts, 3, "the file's value stays");
+        assert_eq!(rl.trusted_proxies.len(), 2);
+
+        for (var, value) in [
+            ("GARRISON_RATE_LIMIT_API_PER_MINUTE", "0"),
+            ("GARRISON_RATE_LIMIT_LOGIN_ATTEMPTS", "many"),
+            ("GARRISON_RATE_LIMITS", "sometimes"),
+            ("GARRISON_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("GARRISON_RATE_LIMIT_BURST", "5"),
+        ] {
+            let e = Config::load(dir.path(), None, &env(&[(var, value)]), false).unwrap_err();
+            assert!(format!("{e:#}").contains(var), "{var}: {e:#}");
+        }
+        let e = Config::load(
+            dir.path(),
+            None,
+            &env(&[("GARRISON_RATE_LIMIT_LOCKOUT_BASE_SECS", "600")]),
+            false,
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("lockout_max_secs"), "{e:#}");
+
+        for (text, key) in [
+            (
+                "[rate_limits]\nlogin_attempts = 0\n",
+                "rate_limits.login_attempts",
+            ),
+            ("[rate_limits]\nburst = 5\n", "burst"),
+            ("trusted_proxies = [\"proxy.local\"]\n", "trusted_proxies"),
+        ] {
+            std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+            let e = Config::load(dir.path(), None, &[], false).unwrap_err();
+            assert!(format!("{e:#}").contains(key), "{text}: {e:#}");
+        }
     }
 }

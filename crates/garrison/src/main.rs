@@ -34,7 +34,8 @@ enum Command {
     /// Settings come from DATA_DIR/garrison.toml, then GARRISON_* environment
     /// variables (GARRISON_LISTEN, GARRISON_DATABASE_URL, GARRISON_RUN_AS,
     /// GARRISON_SECURE_COOKIES, GARRISON_ALLOWED_ORIGINS, GARRISON_SESSION_TTL_HOURS,
-    /// GARRISON_LOG, GARRISON_WEB_DIR), then flags. On the first start an `admin` account is created and
+    /// GARRISON_LOG, GARRISON_WEB_DIR, GARRISON_TRUSTED_PROXIES, GARRISON_RATE_LIMITS=off,
+    /// GARRISON_RATE_LIMIT_*), then flags. On the first start an `admin` account is created and
     /// its password printed once, unless GARRISON_ADMIN_PASSWORD sets it. SIGINT or
     /// SIGTERM stops every game server gracefully, then exits.
     Serve(ServeArgs),
@@ -120,6 +121,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             servers_dir,
         },
         web_dir: cfg.web_dir.clone(),
+        rate_limits: cfg.rate_limits.clone(),
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await

@@ -44,7 +44,11 @@ pub fn router(state: AppState) -> Router {
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::api_middleware,
+        ));
     let web = crate::web::router(state.config.web_dir.clone());
     Router::new()
         .nest("/api", api)
