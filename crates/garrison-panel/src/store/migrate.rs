@@ -20,11 +20,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../../migrations/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../../migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "two_factor",
+        sql: include_str!("../../migrations/0003_two_factor.sql"),
+    },
+];
 
 /// Arbitrary constant key for `pg_advisory_xact_lock` ("garrison" in ASCII, truncated).
 const PG_LOCK_KEY: i64 = 0x6761_7272_6973_6f6e;

@@ -14,10 +14,12 @@
 mod audit;
 mod migrate;
 mod servers;
+mod two_factor;
 mod users;
 
 pub use audit::AuditEntry;
 pub use servers::{ServerRecord, StateHistoryEntry};
+pub use two_factor::TwoFactor;
 pub use users::{ApiKey, User};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
