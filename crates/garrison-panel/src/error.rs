@@ -20,6 +20,12 @@ pub enum ApiError {
     Unauthorized,
     #[error("wrong username or password")]
     InvalidCredentials,
+    /// The second login step failed: `invalid_two_factor_code` or `invalid_challenge`.
+    #[error("{message}")]
+    TwoFactorFailed {
+        code: &'static str,
+        message: &'static str,
+    },
     #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -58,7 +64,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized
+            | ApiError::InvalidCredentials
+            | ApiError::TwoFactorFailed { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -76,6 +84,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::TwoFactorFailed { code, .. } => code,
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",

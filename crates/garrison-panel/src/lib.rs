@@ -44,6 +44,8 @@ pub struct AppState {
     pub hub: Arc<hub::Hub>,
     pub templates: Arc<Templates>,
     pub tickets: Arc<auth::tickets::Tickets>,
+    /// Logins waiting for their second factor.
+    pub two_factor_challenges: Arc<api::two_factor::Challenges>,
     pub config: Arc<PanelConfig>,
     /// Rate limits, login lockout and the client IP (see `ratelimit`).
     pub limits: Arc<ratelimit::Limits>,
@@ -106,6 +108,7 @@ impl Panel {
             templates: Arc::new(Templates::built_in()?),
             tickets: Arc::new(auth::tickets::Tickets::default()),
             limits: Arc::new(ratelimit::Limits::new(config.rate_limits.clone())),
+            two_factor_challenges: Arc::new(api::two_factor::Challenges::default()),
             config: Arc::new(config),
             shutdown: shutdown.clone(),
         };

@@ -1,11 +1,13 @@
-//! Login and logout. Sessions are random tokens in an HttpOnly, SameSite=Strict cookie,
-//! stored only as their SHA-256.
+//! Login (password, then a TOTP or recovery code when the user has 2FA) and logout.
+//! Sessions are random tokens in an HttpOnly, SameSite=Strict cookie, stored only as
+//! their SHA-256.
 
+use super::two_factor;
 use crate::AppState;
 use crate::auth::{SESSION_COOKIE, crypto, session_cookie};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::store::now_millis;
+use crate::store::{User, now_millis};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -55,6 +57,43 @@ pub async fn login(
             .await?;
         return Err(ApiError::InvalidCredentials);
     };
+    if state
+        .store
+        .two_factor(&user.id)
+        .await?
+        .is_some_and(|t| t.enabled)
+    {
+        let challenge = state
+            .two_factor_challenges
+            .issue(&user.id)
+            .ok_or_else(|| ApiError::Unavailable("too many logins in progress".into()))?;
+        state
+            .store
+            .audit(
+                Some(&user.id),
+                "auth.login_password_ok",
+                Some(&user.id),
+                Some(&ip),
+                &json!({"two_factor_required": true}),
+            )
+            .await?;
+        return Ok(
+            Json(json!({"two_factor_required": true, "challenge": challenge})).into_response(),
+        );
+    }
+    let enrol = two_factor::required(&state.store).await?;
+    start_session(&state, &user, &ip, json!({}), enrol).await
+}
+
+/// The one way to start a session: store it, audit the login and answer with the
+/// cookie and the user. `enrol` adds `"two_factor_enrolment_required": true`.
+async fn start_session(
+    state: &AppState,
+    user: &User,
+    ip: &str,
+    detail: serde_json::Value,
+    enrol: bool,
+) -> ApiResult<Response> {
     let token = crypto::new_secret("gss_");
     let ttl = state.config.session_ttl;
     let expires = now_millis() + ttl.as_millis() as i64;
@@ -68,8 +107,8 @@ pub async fn login(
             Some(&user.id),
             "auth.login",
             Some(&user.id),
-            Some(&ip),
-            &json!({}),
+            Some(ip),
+            &detail,
         )
         .await?;
     let secure = if state.config.secure_cookies {
@@ -82,10 +121,90 @@ pub async fn login(
         ttl.as_secs()
     );
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let body = Json(
-        json!({"user": {"id": user.id, "username": user.username, "is_admin": user.is_admin}}),
-    );
-    Ok(([(header::SET_COOKIE, cookie)], body).into_response())
+    let mut body =
+        json!({"user": {"id": user.id, "username": user.username, "is_admin": user.is_admin}});
+    if enrol {
+        body["two_factor_enrolment_required"] = json!(true);
+    }
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginTwoFactorRequest {
+    challenge: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    recovery_code: Option<String>,
+}
+
+fn invalid_challenge() -> ApiError {
+    ApiError::TwoFactorFailed {
+        code: "invalid_challenge",
+        message: "the login expired or was not started; log in again",
+    }
+}
+
+/// No authentication: the challenge from the password step stands in for it.
+/// `POST /api/auth/login/2fa` with `code` (TOTP) or `recovery_code`. A challenge takes
+/// at most five codes, then it is void.
+pub async fn login_two_factor(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<LoginTwoFactorRequest>,
+) -> ApiResult<Response> {
+    let factor = match (&req.code, &req.recovery_code) {
+        (Some(c), None) => {
+            if c.len() > two_factor::MAX_CODE_LEN {
+                return Err(ApiError::invalid("code", "the code is too long"));
+            }
+            two_factor::Factor::Totp(c)
+        }
+        (None, Some(c)) => {
+            if c.len() > two_factor::MAX_CODE_LEN {
+                return Err(ApiError::invalid("recovery_code", "the code is too long"));
+            }
+            two_factor::Factor::Recovery(c)
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "code",
+                "send either code or recovery_code",
+            ));
+        }
+    };
+    if req.challenge.len() > 128 {
+        return Err(invalid_challenge());
+    }
+    let ip = addr.ip().to_string();
+    let Some(user_id) = state.two_factor_challenges.attempt(&req.challenge) else {
+        return Err(invalid_challenge());
+    };
+    let Some(user) = state.store.user_by_id(&user_id).await? else {
+        state.two_factor_challenges.finish(&req.challenge);
+        return Err(invalid_challenge());
+    };
+    let kind = factor.kind();
+    if !two_factor::use_factor(&state.store, &user.id, factor).await? {
+        state.two_factor_challenges.failed(&req.challenge);
+        state
+            .store
+            .audit(
+                Some(&user.id),
+                "auth.two_factor_failed",
+                Some(&user.id),
+                Some(&ip),
+                &json!({"with": kind}),
+            )
+            .await?;
+        return Err(ApiError::TwoFactorFailed {
+            code: "invalid_two_factor_code",
+            message: "the code is not correct (or was already used)",
+        });
+    }
+    state.two_factor_challenges.finish(&req.challenge);
+    start_session(&state, &user, &ip, json!({"two_factor": kind}), false).await
 }
 
 /// Ends the cookie session, if any. Always succeeds.

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod health;
 pub mod servers;
 pub mod templates;
+pub mod two_factor;
 pub mod ws;
 
 use crate::AppState;
@@ -20,6 +21,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health::health))
         .route("/auth/login", post(auth::login))
+        .route("/auth/login/2fa", post(auth::login_two_factor))
         .route("/auth/logout", post(auth::logout))
         .route("/account", get(account::me))
         .route("/account/password", post(account::change_password))
@@ -28,6 +30,14 @@ pub fn router(state: AppState) -> Router {
             get(account::list_keys).post(account::create_key),
         )
         .route("/account/api-keys/{id}", delete(account::delete_key))
+        .route("/account/2fa", get(two_factor::status))
+        .route("/account/2fa/setup", post(two_factor::setup))
+        .route("/account/2fa/enable", post(two_factor::enable))
+        .route("/account/2fa/disable", post(two_factor::disable))
+        .route(
+            "/admin/settings/require-two-factor",
+            get(two_factor::get_required).put(two_factor::put_required),
+        )
         .route("/templates", get(templates::list))
         .route("/servers", get(servers::list).post(servers::create))
         .route(

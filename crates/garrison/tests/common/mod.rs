@@ -479,3 +479,62 @@ impl Garrison {
         }
     }
 }
+
+/// What an HTTP call answered: status, JSON body (or `Null`) and the `name=value` of a
+/// `Set-Cookie` header, if any.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub cookie: Option<String>,
+}
+
+impl Garrison {
+    /// A request with a session cookie (or none) instead of the API key, and an optional
+    /// raw JSON body.
+    pub async fn send_with_cookie(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<String>,
+    ) -> Answer {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(m, self.url(path));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned());
+        let text = r.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Answer {
+            status,
+            body,
+            cookie,
+        }
+    }
+
+    /// `send_with_cookie` with a JSON value as the body.
+    pub async fn json_with_cookie(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Value,
+    ) -> Answer {
+        self.send_with_cookie(method, path, cookie, Some(body.to_string()))
+            .await
+    }
+}
