@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import crypto from 'node:crypto';
 import { chromium } from 'playwright-core';
 import { ADMIN_PASSWORD, Garrison } from './harness.mjs';
 
@@ -57,6 +58,24 @@ async function waitText(sel, expected, timeout = T) {
   );
 }
 const badge = (state, timeout = T) => visible(`${tid('state-badge')}[data-state="${state}"]`, timeout);
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, `offset` steps from now. */
+function totp(secret, offset = 0) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30) + offset));
+  const mac = crypto.createHmac('sha1', key).update(counter).digest();
+  const o = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(o) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
+/** Waits while the current 30 s TOTP step ends within 4 s. */
+async function awayFromStepEdge() {
+  while (30 - (Math.floor(Date.now() / 1000) % 30) < 4) await new Promise((r) => setTimeout(r, 250));
+}
 
 async function login(password) {
   await visible(tid('login-form'));
@@ -298,6 +317,81 @@ async function main() {
     await visible(tid('login-form'));
     await login(NEW_PASSWORD);
     await visible(tid('server-table'));
+  });
+
+  let recovery = [];
+  await step('2FA: enrol on the account page (QR code, recovery codes shown once)', async () => {
+    await page.click(tid('nav-account'));
+    await visible(tid('twofa-setup'));
+    await page.setViewportSize({ width: 360, height: 740 });
+    await page.click(tid('twofa-setup'));
+    await visible(`${tid('twofa-qr')} path`);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 1) throw new Error(`2FA setup scrolls sideways by ${overflow}px at 360px`);
+    await shot('account-2fa-setup-360');
+    await page.setViewportSize({ width: 1280, height: 860 });
+    const secret = await page.getAttribute(tid('twofa-secret'), 'data-secret');
+    if (!/^[A-Z2-7]{32}$/.test(secret ?? '')) throw new Error(`unexpected secret ${secret}`);
+    await page.fill(tid('twofa-code'), '000000' === totp(secret, -1) ? '111111' : '000000');
+    await page.click(tid('twofa-enable'));
+    await visible(tid('error-code'));
+    await awayFromStepEdge();
+    // The previous step's code (within the allowed skew) keeps the current one for login.
+    await page.fill(tid('twofa-code'), totp(secret, -1));
+    await page.click(tid('twofa-enable'));
+    await visible(tid('twofa-recovery'));
+    recovery = await page.locator(tid('twofa-recovery-code')).allTextContents();
+    if (recovery.length !== 10 || !recovery.every((c) => /^[a-z2-9]{5}-[a-z2-9]{5}$/.test(c))) {
+      throw new Error(`unexpected recovery codes ${JSON.stringify(recovery)}`);
+    }
+    await visible(`${tid('twofa-status')}[data-enabled="true"]`);
+    await shot('account-2fa-recovery');
+    await page.click(tid('twofa-done'));
+    await page.reload();
+    await visible(`${tid('twofa-status')}[data-enabled="true"]`);
+    if ((await page.content()).includes(recovery[0])) throw new Error('recovery codes shown a second time');
+    page.__totpSecret = secret;
+  });
+
+  await step('2FA: log in with password and code; a wrong code is refused', async () => {
+    const secret = page.__totpSecret;
+    await page.click(tid('logout'));
+    await login(NEW_PASSWORD);
+    await visible(tid('login-2fa-form'));
+    const focused = await page.evaluate(() => document.activeElement?.getAttribute('data-testid'));
+    if (focused !== 'login-code') throw new Error(`focus is on ${focused}, not the code input`);
+    if ((await page.getAttribute(tid('login-code'), 'autocomplete')) !== 'one-time-code') throw new Error('no one-time-code autocomplete');
+    const wrong = ['000000', '111111'].find((c) => ![-1, 0, 1].some((o) => totp(secret, o) === c));
+    await page.fill(tid('login-code'), wrong);
+    await page.press(tid('login-code'), 'Enter');
+    await waitText(tid('login-error'), 'Wrong code');
+    await shot('login-2fa');
+    await page.fill(tid('login-code'), totp(secret, 0));
+    await page.press(tid('login-code'), 'Enter');
+    await visible(tid('server-table'));
+  });
+
+  await step('2FA: a recovery code logs in once', async () => {
+    await page.click(tid('logout'));
+    await login(NEW_PASSWORD);
+    await visible(tid('login-2fa-form'));
+    await page.click(tid('login-use-recovery'));
+    await page.fill(tid('login-code'), recovery[0]);
+    await page.click(tid('login-verify'));
+    await visible(tid('server-table'));
+  });
+
+  await step('2FA: turn it off with password and a recovery code', async () => {
+    await page.click(tid('nav-account'));
+    await visible(tid('twofa-disable-form'));
+    await page.fill(tid('twofa-disable-password'), NEW_PASSWORD);
+    await page.fill(tid('twofa-disable-code'), recovery[0]); // used up already
+    await page.click(tid('twofa-disable'));
+    await visible(tid('error-code'));
+    await page.fill(tid('twofa-disable-code'), recovery[1]);
+    await page.click(tid('twofa-disable'));
+    await visible(tid('twofa-disabled'));
+    await visible(`${tid('twofa-status')}[data-enabled="false"]`);
   });
 
   await step('a 401 from the API sends the user to the login page', async () => {
