@@ -2,6 +2,7 @@
 //! only through `garrison_proto::Node`.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod events;
@@ -24,6 +25,8 @@ use tokio::sync::{mpsc, watch};
 #[derive(Debug, Clone)]
 pub struct PanelConfig {
     pub session_ttl: Duration,
+    /// A session unused for this long ends (besides `session_ttl` from its start).
+    pub session_idle: Duration,
     /// Add `Secure` to the session cookie (when served over HTTPS).
     pub secure_cookies: bool,
     /// Browser origins besides the request's own host allowed to use cookies and the
@@ -107,8 +110,8 @@ impl Panel {
             hub: Arc::new(hub::Hub::default()),
             templates: Arc::new(Templates::built_in()?),
             tickets: Arc::new(auth::tickets::Tickets::default()),
-            limits: Arc::new(ratelimit::Limits::new(config.rate_limits.clone())),
             two_factor_challenges: Arc::new(api::two_factor::Challenges::default()),
+            limits: Arc::new(ratelimit::Limits::new(config.rate_limits.clone())),
             config: Arc::new(config),
             shutdown: shutdown.clone(),
         };

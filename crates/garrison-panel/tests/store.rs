@@ -178,6 +178,9 @@ both_backends!(
     data_persists_across_reopen,
     corrupt_rows_are_reported,
     concurrent_writers,
+    subusers_and_ownership,
+    limited_api_keys,
+    users_disable_idle_and_session_list,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -206,6 +209,7 @@ fn server(id: &str, created_at: i64) -> ServerRecord {
         state_changed_at: created_at,
         last_exit: None,
         node: "local".into(),
+        owner_id: None,
         created_at,
         updated_at: created_at,
     }
@@ -874,4 +878,228 @@ fn store_is_send_and_sync(s: &Store, ev: &StatusEvent, rec: &ServerRecord) {
     send(s.api_key_user("", 0));
     send(s.audit(None, "", None, None, &serde_json::Value::Null));
     send(garrison_panel::auth::crypto::hash_password(String::new()));
+}
+
+async fn subusers_and_ownership(db: &TestDb) {
+    use garrison_proto::Permission;
+    let store = db.open().await;
+    let owner = store.create_user("owner", "h", false).await.unwrap();
+    let friend = store.create_user("friend", "h", false).await.unwrap();
+    let stranger = store.create_user("stranger", "h", false).await.unwrap();
+    let mut a = server("a", 1);
+    a.owner_id = Some(owner.id.clone());
+    store.insert_server(&a).await.unwrap();
+    store.insert_server(&server("b", 2)).await.unwrap();
+    assert_eq!(
+        store.get_server(&a.id).await.unwrap().unwrap().owner_id,
+        Some(owner.id.clone())
+    );
+
+    let perms = [Permission::ControlStart, Permission::ControlConsole];
+    store.add_subuser(&a.id, &friend.id, &perms).await.unwrap();
+    assert!(matches!(
+        store.add_subuser(&a.id, &friend.id, &perms).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.subuser_permissions(&a.id, &friend.id).await.unwrap(),
+        Some(perms.to_vec())
+    );
+    assert_eq!(
+        store
+            .subuser_permissions(&a.id, &stranger.id)
+            .await
+            .unwrap(),
+        None
+    );
+    let ids = |v: Vec<ServerRecord>| v.into_iter().map(|s| s.id.0).collect::<Vec<_>>();
+    assert_eq!(ids(store.servers_for_user(&owner.id).await.unwrap()), ["a"]);
+    assert_eq!(
+        ids(store.servers_for_user(&friend.id).await.unwrap()),
+        ["a"]
+    );
+    assert!(
+        store
+            .servers_for_user(&stranger.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(
+        store
+            .set_subuser_permissions(&a.id, &friend.id, &[Permission::ControlStop])
+            .await
+            .unwrap()
+    );
+    let listed = store.list_subusers(&a.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].username, "friend");
+    assert_eq!(listed[0].permissions, vec![Permission::ControlStop]);
+    assert!(
+        !store
+            .set_subuser_permissions(&a.id, &stranger.id, &[])
+            .await
+            .unwrap()
+    );
+    assert!(store.remove_subuser(&a.id, &friend.id).await.unwrap());
+    assert!(!store.remove_subuser(&a.id, &friend.id).await.unwrap());
+
+    // Deleting the server takes its subusers along.
+    store.add_subuser(&a.id, &friend.id, &perms).await.unwrap();
+    assert!(store.delete_server(&a.id).await.unwrap());
+    assert!(store.servers_for_user(&friend.id).await.unwrap().is_empty());
+    store.close().await;
+}
+
+async fn limited_api_keys(db: &TestDb) {
+    use garrison_panel::store::KeyLimits;
+    use garrison_proto::Permission;
+    let store = db.open().await;
+    let u = store.create_user("u", "h", false).await.unwrap();
+    let limits = KeyLimits {
+        permissions: Some(vec![Permission::ServerRead, Permission::ControlStart]),
+        allowed_ips: Some(vec!["10.0.0.0/8".into()]),
+        expires_at: Some(1_000),
+    };
+    let k = store
+        .create_limited_api_key(&u.id, "bot", "gsk_x", "sha-l", &limits)
+        .await
+        .unwrap();
+    assert_eq!(k.permissions, limits.permissions);
+    let (key, _) = store.api_key_user("sha-l", 999).await.unwrap().unwrap();
+    assert_eq!(key.permissions, limits.permissions);
+    assert_eq!(key.allowed_ips, limits.allowed_ips);
+    assert_eq!(key.expires_at, Some(1_000));
+    // Expired keys do not authenticate.
+    assert_eq!(store.api_key_user("sha-l", 1_000).await.unwrap(), None);
+    store.close().await;
+}
+
+async fn users_disable_idle_and_session_list(db: &TestDb) {
+    use garrison_panel::store::UserChanges;
+    let store = db.open().await;
+    let u = store.create_user("u", "h", false).await.unwrap();
+    let v = store.create_user("v", "h", false).await.unwrap();
+    // Emails are unique when set; several users may have none.
+    let changed = store
+        .update_user(
+            &u.id,
+            &UserChanges {
+                email: Some(Some("u@example.com".into())),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.email.as_deref(), Some("u@example.com"));
+    assert!(matches!(
+        store
+            .update_user(
+                &v.id,
+                &UserChanges {
+                    email: Some(Some("u@example.com".into())),
+                    ..Default::default()
+                }
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .update_user(
+                &v.id,
+                &UserChanges {
+                    username: Some("u".into()),
+                    ..Default::default()
+                }
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.update_user("ghost", &UserChanges::default()).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Sessions: idle expiry counts from the last use, which is recorded.
+    let (s1h, s2h, s3h) = ("a1".repeat(32), "b2".repeat(32), "c3".repeat(32));
+    store.create_session(&s1h, &u.id, i64::MAX).await.unwrap();
+    store.create_session(&s2h, &u.id, i64::MAX).await.unwrap();
+    store
+        .set_session_origin(&s1h, Some("10.1.2.3"), Some("curl"))
+        .await
+        .unwrap();
+    let listed = store.list_sessions(&u.id, 0).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    let s1 = listed
+        .iter()
+        .find(|s| s.ip.as_deref() == Some("10.1.2.3"))
+        .unwrap();
+    assert_eq!(s1.user_agent.as_deref(), Some("curl"));
+    assert_eq!(s1.id.len(), 16);
+    let created = s1.created_at;
+    assert!(
+        store
+            .session_user_idle(&s1h, created + 1_000, Some(5_000))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .session_user_idle(&s1h, created + 5_000, Some(5_000))
+            .await
+            .unwrap(),
+        None
+    );
+    // A use more than a minute after the start moves the idle window along.
+    assert!(
+        store
+            .session_user_idle(&s2h, created + 61_000, Some(100_000))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .session_user_idle(&s2h, created + 150_000, Some(100_000))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    assert!(store.delete_session_by_id(&u.id, &s1.id).await.unwrap());
+    assert!(
+        !store
+            .delete_session_by_id(&v.id, &listed[0].id)
+            .await
+            .unwrap(),
+        "another user's session"
+    );
+    assert!(!store.delete_session_by_id(&u.id, "zz").await.unwrap());
+
+    // Disabling ends sessions and stops keys.
+    store
+        .create_api_key(&u.id, "k", "gsk_u", "sha-u")
+        .await
+        .unwrap();
+    store
+        .update_user(
+            &u.id,
+            &UserChanges {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.list_sessions(&u.id, 0).await.unwrap().is_empty());
+    assert_eq!(store.api_key_user("sha-u", 1).await.unwrap(), None);
+    store.create_session(&s3h, &u.id, i64::MAX).await.unwrap();
+    assert_eq!(store.session_user(&s3h, 1).await.unwrap(), None);
+    assert!(store.user_by_id(&u.id).await.unwrap().unwrap().disabled);
+    assert!(store.delete_user(&u.id).await.unwrap());
+    assert!(!store.delete_user(&u.id).await.unwrap());
+    store.close().await;
 }

@@ -20,6 +20,7 @@ struct FileConfig {
     secure_cookies: Option<bool>,
     allowed_origins: Option<Vec<String>>,
     session_ttl_hours: Option<u64>,
+    session_idle_hours: Option<u64>,
     log: Option<String>,
     web_dir: Option<PathBuf>,
     trusted_proxies: Option<Vec<String>>,
@@ -48,6 +49,8 @@ pub struct Config {
     pub secure_cookies: bool,
     pub allowed_origins: Vec<String>,
     pub session_ttl_hours: u64,
+    /// A session unused this long ends.
+    pub session_idle_hours: u64,
     pub log: String,
     /// Serve the web UI from this directory (UI development) instead of the built-in one.
     pub web_dir: Option<PathBuf>,
@@ -65,6 +68,7 @@ const ENV_KEYS: &[&str] = &[
     "GARRISON_SECURE_COOKIES",
     "GARRISON_ALLOWED_ORIGINS",
     "GARRISON_SESSION_TTL_HOURS",
+    "GARRISON_SESSION_IDLE_HOURS",
     "GARRISON_LOG",
     "GARRISON_WEB_DIR",
     "GARRISON_TRUSTED_PROXIES",
@@ -106,6 +110,7 @@ impl Config {
             secure_cookies: false,
             allowed_origins: Vec::new(),
             session_ttl_hours: 24 * 7,
+            session_idle_hours: 72,
             log: "info".into(),
             web_dir: None,
             rate_limits: RateLimitConfig::default(),
@@ -126,6 +131,10 @@ impl Config {
         }
         if let Some(v) = file.allowed_origins {
             cfg.allowed_origins = v;
+        }
+        if let Some(v) = file.session_idle_hours {
+            cfg.session_idle_hours =
+                check_ttl(v).with_context(|| format!("{file_src} `session_idle_hours`"))?;
         }
         if let Some(v) = file.session_ttl_hours {
             cfg.session_ttl_hours =
@@ -191,6 +200,13 @@ impl Config {
                         .filter(|s| !s.is_empty())
                         .map(str::to_owned)
                         .collect()
+                }
+                "GARRISON_SESSION_IDLE_HOURS" => {
+                    let n: u64 = value
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("not a number: {value:?}"))
+                        .with_context(ctx)?;
+                    cfg.session_idle_hours = check_ttl(n).with_context(ctx)?;
                 }
                 "GARRISON_SESSION_TTL_HOURS" => {
                     let n: u64 = value

@@ -2,6 +2,7 @@
 
 mod config;
 mod demo_server;
+mod user_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -44,6 +45,9 @@ enum Command {
     /// It prints a ready line, echoes what it reads on stdin, and understands
     /// `stop`, `flood N`, `crash`, `ignore-stop`, `spawn-child` and `players`.
     DemoServer(demo_server::DemoArgs),
+    /// Manage user accounts (create, reset-password, disable, enable, list), also
+    /// while `garrison serve` runs on the same data dir.
+    User(user_cmd::UserArgs),
 }
 
 #[derive(Args)]
@@ -65,6 +69,13 @@ fn main() -> Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             rt.block_on(serve(args))
+        }
+        Command::User(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(user_cmd::run(args))
         }
         Command::DemoServer(args) => {
             let code = demo_server::run(args).context("demo server failed")?;
@@ -113,6 +124,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let servers_dir = data_dir.join("servers");
     let panel_config = PanelConfig {
         session_ttl: Duration::from_secs(cfg.session_ttl_hours * 3600),
+        session_idle: Duration::from_secs(cfg.session_idle_hours * 3600),
         secure_cookies: cfg.secure_cookies,
         allowed_origins: cfg.allowed_origins.clone(),
         resolve: ResolveContext {

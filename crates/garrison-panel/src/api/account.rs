@@ -5,11 +5,11 @@ use crate::AppState;
 use crate::auth::{Principal, authorize, crypto};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
-use crate::store::ApiKey;
+use crate::store::{ApiKey, KeyLimits};
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
-use garrison_proto::Permission;
+use garrison_proto::{Permission, Scope};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -20,6 +20,7 @@ pub async fn me(p: Principal) -> Json<Value> {
         "id": p.user.id,
         "username": p.user.username,
         "is_admin": p.user.is_admin,
+        "email": p.user.email,
         "created_at": p.user.created_at,
     }))
 }
@@ -31,23 +32,17 @@ pub struct ChangePassword {
     new_password: String,
 }
 
-/// Shortest password accepted.
-pub const MIN_PASSWORD_CHARS: usize = 8;
-
-/// Any authenticated user, for their own account. Other sessions stay valid.
+/// Any authenticated user, for their own account. Every other session of the user
+/// ends; the one making the request stays.
 pub async fn change_password(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     p: Principal,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<ChangePassword>,
 ) -> ApiResult<StatusCode> {
-    let n = req.new_password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=1024).contains(&n) {
-        return Err(ApiError::invalid(
-            "new_password",
-            format!("the new password must be {MIN_PASSWORD_CHARS} to 1024 characters"),
-        ));
-    }
+    authorize(&p, Permission::AccountSecurity)?;
+    super::admin::check_password("new_password", &req.new_password)?;
     if req.current_password.len() > 1024
         || !crypto::verify_password(req.current_password, p.user.password_hash.clone())
             .await
@@ -59,6 +54,11 @@ pub async fn change_password(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     state.store.set_password_hash(&p.user.id, &hash).await?;
+    let keep = crate::auth::session_cookie(&headers).map(crypto::secret_hash);
+    state
+        .store
+        .delete_user_sessions(&p.user.id, keep.as_deref())
+        .await?;
     state
         .store
         .audit(
@@ -79,6 +79,9 @@ fn key_json(k: &ApiKey) -> Value {
         "prefix": k.prefix,
         "created_at": k.created_at,
         "last_used_at": k.last_used_at,
+        "permissions": k.permissions,
+        "allowed_ips": k.allowed_ips,
+        "expires_at": k.expires_at,
     })
 }
 
@@ -93,6 +96,15 @@ pub async fn list_keys(State(state): State<AppState>, p: Principal) -> ApiResult
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
+    /// Narrow the key to these permissions; all of the owner's rights when absent.
+    #[serde(default)]
+    permissions: Option<Vec<Permission>>,
+    /// Addresses or CIDR ranges the key may be used from.
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+    /// Unix millis after which the key stops working.
+    #[serde(default)]
+    expires_at: Option<i64>,
 }
 
 /// Permission: account.api_keys
@@ -110,11 +122,64 @@ pub async fn create_key(
             "must be 1 to 64 characters without control characters",
         ));
     }
+    // A key made with a key cannot be wider than that key.
+    let permissions = match (&req.permissions, &p.key_permissions) {
+        (Some(wanted), _) => {
+            for perm in wanted {
+                if perm.scope() == Scope::Admin && !p.user.is_admin {
+                    return Err(ApiError::invalid(
+                        "permissions",
+                        format!("{perm} is for admins"),
+                    ));
+                }
+                if let Some(mine) = &p.key_permissions
+                    && !mine.contains(perm)
+                {
+                    return Err(ApiError::Forbidden(format!(
+                        "this API key cannot make a key with {perm}"
+                    )));
+                }
+            }
+            Some(wanted.clone())
+        }
+        (None, mine) => mine.clone(),
+    };
+    if let Some(ranges) = &req.allowed_ips {
+        if ranges.is_empty() || ranges.len() > 32 {
+            return Err(ApiError::invalid("allowed_ips", "1 to 32 ranges"));
+        }
+        if let Some(bad) = ranges
+            .iter()
+            .find(|r| crate::auth::parse_range(r).is_none())
+        {
+            return Err(ApiError::invalid(
+                "allowed_ips",
+                format!("{bad:?} is not an address or range like 10.0.0.0/8"),
+            ));
+        }
+    }
+    if req
+        .expires_at
+        .is_some_and(|t| t <= crate::store::now_millis())
+    {
+        return Err(ApiError::invalid("expires_at", "must be in the future"));
+    }
+    let limits = KeyLimits {
+        permissions,
+        allowed_ips: req.allowed_ips.clone(),
+        expires_at: req.expires_at,
+    };
     let secret = crypto::new_secret("gsk_");
     let prefix: String = secret.chars().take(12).collect();
     let key = state
         .store
-        .create_api_key(&p.user.id, name, &prefix, &crypto::secret_hash(&secret))
+        .create_limited_api_key(
+            &p.user.id,
+            name,
+            &prefix,
+            &crypto::secret_hash(&secret),
+            &limits,
+        )
         .await?;
     state
         .store
@@ -150,6 +215,56 @@ pub async fn delete_key(
             Some(&id),
             Some(&addr.ip().to_string()),
             &json!({}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Any signed-in user: their own unexpired sessions, newest first; `current` marks the
+/// one making this request.
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    p: Principal,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&p, Permission::AccountSecurity)?;
+    let current = crate::auth::session_cookie(&headers)
+        .map(|t| crypto::secret_hash(t).chars().take(16).collect::<String>());
+    let sessions = state
+        .store
+        .list_sessions(&p.user.id, crate::store::now_millis())
+        .await?;
+    Ok(Json(json!(
+        sessions
+            .iter()
+            .map(|s| {
+                let mut v = json!(s);
+                v["current"] = json!(current.as_deref() == Some(s.id.as_str()));
+                v
+            })
+            .collect::<Vec<_>>()
+    )))
+}
+
+/// Any signed-in user, for their own sessions.
+pub async fn delete_session(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    authorize(&p, Permission::AccountSecurity)?;
+    if !state.store.delete_session_by_id(&p.user.id, &id).await? {
+        return Err(ApiError::NotFound(format!("session {id}")));
+    }
+    state
+        .store
+        .audit(
+            Some(&p.user.id),
+            "session.revoke",
+            Some(&p.user.id),
+            Some(&addr.ip().to_string()),
+            &json!({"session": id}),
         )
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -7,6 +7,7 @@ use crate::AppState;
 use crate::auth::{SESSION_COOKIE, crypto, session_cookie};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use crate::ratelimit::ClientIp;
 use crate::store::{User, now_millis};
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
@@ -27,11 +28,14 @@ pub struct LoginRequest {
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     if req.username.len() > 128 || req.password.len() > 1024 {
         return Err(ApiError::InvalidCredentials);
     }
+    // 429 while this network or account is locked out; settled below.
+    let attempt = state.limits.check_login(client_ip, &req.username)?;
     let user = state.store.user_by_username(&req.username).await?;
     let ok = match &user {
         Some(u) => crypto::verify_password(req.password, u.password_hash.clone())
@@ -44,7 +48,8 @@ pub async fn login(
         }
     };
     let ip = addr.ip().to_string();
-    let Some(user) = user.filter(|_| ok) else {
+    // A disabled user fails like a wrong password: nothing tells them apart.
+    let Some(user) = user.filter(|u| ok && !u.disabled) else {
         state
             .store
             .audit(
@@ -55,6 +60,7 @@ pub async fn login(
                 &json!({"username": req.username}),
             )
             .await?;
+        attempt.failed(&state.store).await?;
         return Err(ApiError::InvalidCredentials);
     };
     if state
@@ -82,6 +88,7 @@ pub async fn login(
         );
     }
     let enrol = two_factor::required(&state.store).await?;
+    attempt.succeeded();
     start_session(&state, &user, &ip, json!({}), enrol).await
 }
 
@@ -97,9 +104,11 @@ async fn start_session(
     let token = crypto::new_secret("gss_");
     let ttl = state.config.session_ttl;
     let expires = now_millis() + ttl.as_millis() as i64;
+    let hash = crypto::secret_hash(&token);
+    state.store.create_session(&hash, &user.id, expires).await?;
     state
         .store
-        .create_session(&crypto::secret_hash(&token), &user.id, expires)
+        .set_session_origin(&hash, Some(ip), None)
         .await?;
     state
         .store
@@ -152,6 +161,7 @@ fn invalid_challenge() -> ApiError {
 pub async fn login_two_factor(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     ApiJson(req): ApiJson<LoginTwoFactorRequest>,
 ) -> ApiResult<Response> {
     let factor = match (&req.code, &req.recovery_code) {
@@ -181,13 +191,20 @@ pub async fn login_two_factor(
     let Some(user_id) = state.two_factor_challenges.attempt(&req.challenge) else {
         return Err(invalid_challenge());
     };
-    let Some(user) = state.store.user_by_id(&user_id).await? else {
+    let Some(user) = state
+        .store
+        .user_by_id(&user_id)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
         state.two_factor_challenges.finish(&req.challenge);
         return Err(invalid_challenge());
     };
+    let attempt = state.limits.check_login(client_ip, &user.username)?;
     let kind = factor.kind();
     if !two_factor::use_factor(&state.store, &user.id, factor).await? {
         state.two_factor_challenges.failed(&req.challenge);
+        attempt.failed(&state.store).await?;
         state
             .store
             .audit(
@@ -204,6 +221,7 @@ pub async fn login_two_factor(
         });
     }
     state.two_factor_challenges.finish(&req.challenge);
+    attempt.succeeded();
     start_session(&state, &user, &ip, json!({"two_factor": kind}), false).await
 }
 

@@ -1,9 +1,14 @@
 //! The HTTP API. One file per resource; each handler names its permission at the top.
 
 pub mod account;
+pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod routes;
 pub mod servers;
+pub mod stats;
+pub mod subusers;
 pub mod templates;
 pub mod two_factor;
 pub mod ws;
@@ -51,6 +56,28 @@ pub fn router(state: AppState) -> Router {
         .route("/servers/{id}/logs", get(servers::logs))
         .route("/servers/{id}/stats", get(servers::stats))
         .route("/servers/{id}/history", get(servers::history))
+        .route("/servers/{id}/activity", get(audit::activity))
+        .route("/admin/audit", get(audit::admin_log))
+        .route("/admin/stats", get(stats::stats))
+        .route("/admin/health", get(stats::health))
+        .route(
+            "/servers/{id}/users",
+            get(subusers::list).post(subusers::invite),
+        )
+        .route(
+            "/servers/{id}/users/{user_id}",
+            axum::routing::patch(subusers::update).delete(subusers::remove),
+        )
+        .route(
+            "/admin/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            "/admin/users/{user_id}",
+            axum::routing::patch(admin::update_user).delete(admin::delete_user),
+        )
+        .route("/account/sessions", get(account::list_sessions))
+        .route("/account/sessions/{id}", delete(account::delete_session))
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) })

@@ -1,7 +1,7 @@
 //! Servers: create, read, update, delete, power, console commands, logs, stats.
 
 use crate::AppState;
-use crate::auth::{Principal, authorize};
+use crate::auth::{Principal, ServerRole, authorize, authorize_server, check};
 use crate::error::{ApiError, ApiResult};
 use crate::events::spec_for;
 use crate::json::ApiJson;
@@ -32,6 +32,9 @@ pub struct CreateServer {
     auto_start: bool,
     #[serde(default)]
     restart: Option<RestartInput>,
+    /// The owning user's id; the creator when absent.
+    #[serde(default)]
+    owner: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -158,13 +161,14 @@ pub async fn view(state: &AppState, r: &ServerRecord) -> Value {
         "state_changed_at": r.state_changed_at,
         "last_exit": r.last_exit,
         "node": r.node,
+        "owner": r.owner_id,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
         "stats": stats,
     })
 }
 
-async fn load(state: &AppState, id: &str) -> ApiResult<ServerRecord> {
+pub async fn load(state: &AppState, id: &str) -> ApiResult<ServerRecord> {
     state
         .store
         .get_server(&ServerId::from(id))
@@ -178,8 +182,13 @@ fn ip(addr: &SocketAddr) -> String {
 
 /// Permission: server.read
 pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
-    authorize(&p, Permission::ServerRead)?;
-    let servers = state.store.list_servers().await?;
+    // Lists only what the caller has a role on; a key still needs server.read.
+    check(&p, Permission::ServerRead, &ServerRole::Owner)?;
+    let servers = if p.user.is_admin {
+        state.store.list_servers().await?
+    } else {
+        state.store.servers_for_user(&p.user.id).await?
+    };
     let mut out = Vec::with_capacity(servers.len());
     for r in &servers {
         out.push(view(&state, r).await);
@@ -193,8 +202,9 @@ pub async fn get(
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&p, Permission::ServerRead)?;
-    Ok(Json(view(&state, &load(&state, &id).await?).await))
+    let r = load(&state, &id).await?;
+    authorize_server(&state, &p, Permission::ServerRead, &r).await?;
+    Ok(Json(view(&state, &r).await))
 }
 
 /// Permission: server.create
@@ -228,6 +238,13 @@ pub async fn create(
         Some(r) => r.apply(&RestartPolicy::default())?,
         None => RestartPolicy::default(),
     };
+    let owner_id = match &req.owner {
+        Some(owner) => match state.store.user_by_id(owner).await? {
+            Some(u) => u.id,
+            None => return Err(ApiError::invalid("owner", format!("no user {owner:?}"))),
+        },
+        None => p.user.id.clone(),
+    };
     let now = now_millis();
     let record = ServerRecord {
         id: ServerId(uuid::Uuid::now_v7().to_string()),
@@ -241,6 +258,7 @@ pub async fn create(
         state_changed_at: now,
         last_exit: None,
         node: "local".into(),
+        owner_id: Some(owner_id),
         created_at: now,
         updated_at: now,
     };
@@ -278,8 +296,19 @@ pub async fn update(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateServer>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&p, Permission::StartupUpdate)?;
     let mut r = load(&state, &id).await?;
+    let role = crate::auth::server_role(&state, &p, &r).await?;
+    check(&p, Permission::ServerRead, &role)?;
+    if req.name.is_some() {
+        check(&p, Permission::SettingsRename, &role)?;
+    }
+    if req.port.is_some()
+        || req.variables.is_some()
+        || req.auto_start.is_some()
+        || req.restart.is_some()
+    {
+        check(&p, Permission::StartupUpdate, &role)?;
+    }
     let before = r.clone();
     if let Some(name) = &req.name {
         r.name = check_name(name)?;
@@ -364,7 +393,7 @@ pub async fn power(
     ApiJson(req): ApiJson<PowerRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let r = load(&state, &id).await?;
-    let st = do_power(&state, &p, &r.id, req.action, Some(&ip(&addr))).await?;
+    let st = do_power(&state, &p, &r, req.action, Some(&ip(&addr))).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"action": req.action, "state": st})),
@@ -375,11 +404,12 @@ pub async fn power(
 pub async fn do_power(
     state: &AppState,
     p: &Principal,
-    id: &ServerId,
+    server: &ServerRecord,
     action: PowerAction,
     ip: Option<&str>,
 ) -> ApiResult<ServerState> {
-    authorize(p, Permission::for_power(action))?;
+    authorize_server(state, p, Permission::for_power(action), server).await?;
+    let id = &server.id;
     state.node.power(id, action).await?;
     state
         .store
@@ -428,18 +458,19 @@ pub async fn command(
     ApiJson(req): ApiJson<CommandRequest>,
 ) -> ApiResult<StatusCode> {
     let r = load(&state, &id).await?;
-    do_command(&state, &p, &r.id, &req.command, Some(&ip(&addr))).await?;
+    do_command(&state, &p, &r, &req.command, Some(&ip(&addr))).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn do_command(
     state: &AppState,
     p: &Principal,
-    id: &ServerId,
+    server: &ServerRecord,
     command: &str,
     ip: Option<&str>,
 ) -> ApiResult<()> {
-    authorize(p, Permission::ControlConsole)?;
+    authorize_server(state, p, Permission::ControlConsole, server).await?;
+    let id = &server.id;
     check_command(command)?;
     match state.node.command(id, command).await {
         Ok(()) => {}
@@ -472,7 +503,6 @@ pub async fn logs(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&p, Permission::ServerRead)?;
     let lines = match q.get("lines") {
         None => 100,
         Some(v) => {
@@ -483,6 +513,7 @@ pub async fn logs(
         }
     };
     let r = load(&state, &id).await?;
+    authorize_server(&state, &p, Permission::ServerRead, &r).await?;
     let snap = state.node.console(&r.id, lines).await?;
     Ok(Json(
         json!({"lines": snap.lines, "next_seq": snap.next_seq}),
@@ -495,8 +526,8 @@ pub async fn stats(
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&p, Permission::ServerRead)?;
     let r = load(&state, &id).await?;
+    authorize_server(&state, &p, Permission::ServerRead, &r).await?;
     let stats = state.node.stats(&r.id).await?;
     let st = state.node.state(&r.id).await?;
     let mut v = json!(stats);
@@ -510,8 +541,8 @@ pub async fn history(
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&p, Permission::ServerRead)?;
     let r = load(&state, &id).await?;
+    authorize_server(&state, &p, Permission::ServerRead, &r).await?;
     let entries = state.store.state_history(&r.id, 100).await?;
     Ok(Json(json!(entries
         .iter()

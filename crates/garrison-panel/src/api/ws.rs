@@ -10,7 +10,7 @@
 //! `{"type": "power", "action": "start|stop|restart|kill"}`.
 
 use crate::AppState;
-use crate::auth::{Credential, Principal, authenticate, authorize, origin_is_foreign};
+use crate::auth::{Credential, Principal, authenticate, authorize_server, origin_is_foreign};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Frame;
 use crate::json::parse_json;
@@ -34,11 +34,11 @@ pub async fn ticket(
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    authorize(&p, Permission::ServerRead)?;
     let id = ServerId(id);
-    if state.store.get_server(&id).await?.is_none() {
+    let Some(server) = state.store.get_server(&id).await? else {
         return Err(ApiError::NotFound(format!("server {id}")));
-    }
+    };
+    authorize_server(&state, &p, Permission::ServerRead, &server).await?;
     let t = state
         .tickets
         .issue(&p.user.id, &id)
@@ -79,20 +79,34 @@ pub async fn console(
                 .store
                 .user_by_id(&user_id)
                 .await?
+                .filter(|u| !u.disabled)
                 .ok_or(ApiError::Unauthorized)?;
             Principal {
                 user,
                 via: Credential::WsTicket,
+                key_id: None,
+                key_permissions: None,
             }
         }
         None => authenticate(&state, &parts)
             .await?
             .ok_or(ApiError::Unauthorized)?,
     };
-    authorize(&principal, Permission::ServerRead)?;
-    if state.store.get_server(&id).await?.is_none() {
+    let Some(server) = state.store.get_server(&id).await? else {
         return Err(ApiError::NotFound(format!("server {id}")));
-    }
+    };
+    authorize_server(&state, &principal, Permission::ServerRead, &server).await?;
+    let recheck = match (
+        principal.via,
+        crate::auth::bearer(&parts.headers),
+        crate::auth::session_cookie(&parts.headers),
+    ) {
+        (Credential::ApiKey, Some(key), _) => Recheck::Key(crate::auth::crypto::secret_hash(key)),
+        (Credential::Session, _, Some(cookie)) => {
+            Recheck::Session(crate::auth::crypto::secret_hash(cookie))
+        }
+        _ => Recheck::User(principal.user.id.clone()),
+    };
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
         .await
         .map_err(|e| ApiError::BadRequest {
@@ -107,6 +121,7 @@ pub async fn console(
             let session = Session {
                 state,
                 principal,
+                recheck,
                 id,
                 ip,
             };
@@ -128,6 +143,42 @@ struct Session {
     principal: Principal,
     id: ServerId,
     ip: String,
+    recheck: Recheck,
+}
+
+/// How often an open console checks that its credential still holds: a revoked key,
+/// an ended session or a disabled user closes it within this time.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The credential an open console was opened with, to check again while it runs.
+enum Recheck {
+    Session(String),
+    Key(String),
+    /// Opened with a one-time ticket: the user must stay enabled.
+    User(String),
+}
+
+impl Recheck {
+    async fn holds(&self, state: &AppState) -> Result<bool, ApiError> {
+        let now = crate::store::now_millis();
+        Ok(match self {
+            Recheck::Session(hash) => state
+                .store
+                .session_user_idle(
+                    hash,
+                    now,
+                    Some(state.config.session_idle.as_millis() as i64),
+                )
+                .await?
+                .is_some(),
+            Recheck::Key(hash) => state.store.api_key_user(hash, now).await?.is_some(),
+            Recheck::User(id) => state
+                .store
+                .user_by_id(id)
+                .await?
+                .is_some_and(|u| !u.disabled),
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,8 +210,18 @@ impl Session {
         let mut expected = history.next_seq;
         let frame = json!({"event": "console.history", "data": history}).to_string();
         self.send(&mut socket, &mut shutdown, frame.into()).await?;
+        let mut recheck = tokio::time::interval(RECHECK_EVERY);
+        recheck.tick().await;
         loop {
             tokio::select! {
+                _ = recheck.tick() => {
+                    if !self.recheck.holds(&self.state).await.unwrap_or(true) {
+                        let gone = json!({"event": "error", "data": ApiError::Unauthorized.body()["error"]});
+                        let _ = socket.send(Message::Text(gone.to_string().into())).await;
+                        let _ = socket.send(Message::Close(None)).await;
+                        return Ok(());
+                    }
+                }
                 frame = live.recv() => match frame {
                     Ok(Frame { console: Some((seq, n)), json }) => {
                         if seq + n <= expected {
@@ -227,13 +288,22 @@ impl Session {
             .into()
     }
 
+    /// Each message is checked like its REST twin (`do_command`, `do_power`), against
+    /// the server as it is now: a permission taken away applies at once.
     async fn handle(&self, text: &[u8]) -> ApiResult<()> {
-        match parse_json::<ClientMessage>(text)? {
+        let message = parse_json::<ClientMessage>(text)?;
+        let server = self
+            .state
+            .store
+            .get_server(&self.id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("server {}", self.id)))?;
+        match message {
             ClientMessage::Command { command } => {
                 super::servers::do_command(
                     &self.state,
                     &self.principal,
-                    &self.id,
+                    &server,
                     &command,
                     Some(&self.ip),
                 )
@@ -242,7 +312,7 @@ impl Session {
             ClientMessage::Power { action } => super::servers::do_power(
                 &self.state,
                 &self.principal,
-                &self.id,
+                &server,
                 action,
                 Some(&self.ip),
             )

@@ -27,9 +27,24 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0001_initial.sql"),
     },
     Migration {
+        version: 2,
+        name: "access",
+        sql: include_str!("../../migrations/0002_access.sql"),
+    },
+    Migration {
         version: 3,
         name: "two_factor",
         sql: include_str!("../../migrations/0003_two_factor.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "audit",
+        sql: include_str!("../../migrations/0004_audit.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "users",
+        sql: include_str!("../../migrations/0005_users.sql"),
     },
 ];
 

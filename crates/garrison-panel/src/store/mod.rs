@@ -11,16 +11,20 @@
 //! `BEGIN IMMEDIATE` transaction so it takes the write lock up front (no deadlock between
 //! two deferred transactions upgrading their read locks).
 
+mod access;
 mod audit;
 mod migrate;
 mod servers;
+mod stats;
 mod two_factor;
 mod users;
 
-pub use audit::AuditEntry;
+pub use access::Subuser;
+pub use audit::{AuditEntry, AuditPage, AuditQuery, NewAudit};
 pub use servers::{ServerRecord, StateHistoryEntry};
+pub use stats::PanelCounts;
 pub use two_factor::TwoFactor;
-pub use users::{ApiKey, User};
+pub use users::{ApiKey, KeyLimits, SessionInfo, User, UserChanges};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};

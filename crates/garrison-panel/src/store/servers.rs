@@ -20,6 +20,8 @@ pub struct ServerRecord {
     pub last_exit: Option<ExitInfo>,
     /// The node that hosts the server; `"local"` for now.
     pub node: String,
+    /// The user who owns the server (all server permissions); `None` = admins only.
+    pub owner_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -37,7 +39,7 @@ pub struct StateHistoryEntry {
 macro_rules! select_servers {
     () => {
         "SELECT id, name, template, port, variables, auto_start, restart, state, \
-         state_changed_at, last_exit, node, created_at, updated_at FROM servers"
+         state_changed_at, last_exit, node, owner_id, created_at, updated_at FROM servers"
     };
 }
 
@@ -62,6 +64,7 @@ fn server_from_row(row: &AnyRow) -> Result<ServerRecord, StoreError> {
         state_changed_at: col(row, "state_changed_at")?,
         last_exit: col_json_opt(row, "last_exit")?,
         node: col(row, "node")?,
+        owner_id: col(row, "owner_id")?,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
     })
@@ -73,8 +76,8 @@ impl Store {
         let last_exit = s.last_exit.as_ref().map(to_json).transpose()?;
         sqlx::query(
             "INSERT INTO servers (id, name, template, port, variables, auto_start, restart, state, \
-             state_changed_at, last_exit, node, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             state_changed_at, last_exit, node, created_at, updated_at, owner_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(s.id.as_str())
         .bind(&s.name)
@@ -89,6 +92,7 @@ impl Store {
         .bind(&s.node)
         .bind(s.created_at)
         .bind(s.updated_at)
+        .bind(s.owner_id.as_deref())
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "a server with this id already exists"))?;
@@ -101,7 +105,7 @@ impl Store {
     pub async fn update_server(&self, s: &ServerRecord) -> Result<(), StoreError> {
         let res = sqlx::query(
             "UPDATE servers SET name = $2, template = $3, port = $4, variables = $5, \
-             auto_start = $6, restart = $7, updated_at = $8 WHERE id = $1",
+             auto_start = $6, restart = $7, updated_at = $8, owner_id = $9 WHERE id = $1",
         )
         .bind(s.id.as_str())
         .bind(&s.name)
@@ -111,6 +115,7 @@ impl Store {
         .bind(bool_int(s.auto_start))
         .bind(to_json(&s.restart)?)
         .bind(s.updated_at)
+        .bind(s.owner_id.as_deref())
         .execute(&self.pool)
         .await?;
         if res.rows_affected() == 0 {
@@ -132,6 +137,19 @@ impl Store {
         let rows = sqlx::query(concat!(select_servers!(), " ORDER BY created_at, id"))
             .fetch_all(&self.pool)
             .await?;
+        rows.iter().map(server_from_row).collect()
+    }
+
+    /// Servers `user_id` owns or is a subuser of, ordered like `list_servers`.
+    pub async fn servers_for_user(&self, user_id: &str) -> Result<Vec<ServerRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            select_servers!(),
+            " WHERE owner_id = $1 OR id IN (SELECT server_id FROM server_subusers WHERE user_id = $1)",
+            " ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(server_from_row).collect()
     }
 

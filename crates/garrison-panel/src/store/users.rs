@@ -1,6 +1,8 @@
 //! Users, sessions (stored as token hashes) and API keys (stored as SHA-256 hex).
 
-use super::{Store, StoreError, bool_int, col, col_bool, new_id, now_millis};
+use super::{
+    Store, StoreError, bool_int, col, col_bool, col_json_opt, new_id, now_millis, to_json,
+};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 
@@ -15,7 +17,35 @@ pub struct User {
     pub password_hash: String,
     pub is_admin: bool,
     pub created_at: i64,
+    pub email: Option<String>,
+    /// A disabled user cannot log in; their sessions and keys stop working.
+    pub disabled: bool,
 }
+
+/// Changes to a user; `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub username: Option<String>,
+    /// `Some(None)` clears the address.
+    pub email: Option<Option<String>>,
+    pub is_admin: Option<bool>,
+    pub disabled: Option<bool>,
+}
+
+/// One login session, as its owner sees it. `id` is a prefix of the token's hash: enough
+/// to name it, useless to use it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_seen_at: Option<i64>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Sessions are named by this many hex characters of their hash.
+const SESSION_ID_CHARS: usize = 16;
 
 /// An API key's metadata; the key itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,13 +56,28 @@ pub struct ApiKey {
     pub prefix: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+    /// What the key is narrowed to; `None` = everything its owner may do.
+    pub permissions: Option<Vec<garrison_proto::Permission>>,
+    /// Client addresses or CIDR ranges the key works from; `None` = anywhere.
+    pub allowed_ips: Option<Vec<String>>,
+    /// After this time (unix millis) the key no longer works.
+    pub expires_at: Option<i64>,
+}
+
+/// The optional limits of a new API key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyLimits {
+    pub permissions: Option<Vec<garrison_proto::Permission>>,
+    pub allowed_ips: Option<Vec<String>>,
+    pub expires_at: Option<i64>,
 }
 
 /// The user columns, aliased `u_*`, for queries that alias `users` as `u`.
 macro_rules! user_cols {
     () => {
         "u.id AS u_id, u.username AS u_username, u.password_hash AS u_password_hash, \
-         u.is_admin AS u_is_admin, u.created_at AS u_created_at"
+         u.is_admin AS u_is_admin, u.created_at AS u_created_at, u.email AS u_email, \
+         u.disabled AS u_disabled"
     };
 }
 
@@ -40,7 +85,8 @@ macro_rules! user_cols {
 macro_rules! key_cols {
     () => {
         "k.id AS k_id, k.user_id AS k_user_id, k.name AS k_name, k.prefix AS k_prefix, \
-         k.created_at AS k_created_at, k.last_used_at AS k_last_used_at"
+         k.created_at AS k_created_at, k.last_used_at AS k_last_used_at, \
+         k.permissions AS k_permissions, k.allowed_ips AS k_allowed_ips, k.expires_at AS k_expires_at"
     };
 }
 
@@ -51,6 +97,8 @@ fn user_from_row(row: &AnyRow) -> Result<User, StoreError> {
         password_hash: col(row, "u_password_hash")?,
         is_admin: col_bool(row, "u_is_admin")?,
         created_at: col(row, "u_created_at")?,
+        email: col(row, "u_email")?,
+        disabled: col_bool(row, "u_disabled")?,
     })
 }
 
@@ -62,6 +110,9 @@ fn api_key_from_row(row: &AnyRow) -> Result<ApiKey, StoreError> {
         prefix: col(row, "k_prefix")?,
         created_at: col(row, "k_created_at")?,
         last_used_at: col(row, "k_last_used_at")?,
+        permissions: col_json_opt(row, "k_permissions")?,
+        allowed_ips: col_json_opt(row, "k_allowed_ips")?,
+        expires_at: col(row, "k_expires_at")?,
     })
 }
 
@@ -82,6 +133,8 @@ impl Store {
             password_hash: password_hash.to_owned(),
             is_admin,
             created_at: now_millis(),
+            email: None,
+            disabled: false,
         };
         sqlx::query(
             "INSERT INTO users (id, username, password_hash, is_admin, created_at) \
@@ -115,6 +168,18 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Every user, oldest first.
+    pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            user_cols!(),
+            " FROM users u ORDER BY u.created_at, u.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(user_from_row).collect()
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -173,17 +238,164 @@ impl Store {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<User>, StoreError> {
+        self.session_user_idle(token_hash, now, None).await
+    }
+
+    /// Like `session_user`, and also `None` when the session was not used for
+    /// `idle_ms`, or its user is disabled. Records the use (at most once a minute).
+    pub async fn session_user_idle(
+        &self,
+        token_hash: &str,
+        now: i64,
+        idle_ms: Option<i64>,
+    ) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(concat!(
             "SELECT ",
             user_cols!(),
-            " FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.token_hash = $1 AND s.expires_at > $2"
+            ", s.created_at AS s_created_at, s.last_seen_at AS s_last_seen_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0"
         ))
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(user_from_row).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let user = user_from_row(&row)?;
+        let created: i64 = col(&row, "s_created_at")?;
+        let seen: Option<i64> = col(&row, "s_last_seen_at")?;
+        let last = seen.unwrap_or(created);
+        if idle_ms.is_some_and(|idle| now.saturating_sub(last) >= idle) {
+            return Ok(None);
+        }
+        if now.saturating_sub(last) >= LAST_USED_GRANULARITY_MS {
+            if let Err(e) =
+                sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+            {
+                tracing::warn!(error = %e, "cannot record session use");
+            }
+        }
+        Ok(Some(user))
+    }
+
+    /// Record where a new session came from.
+    pub async fn set_session_origin(
+        &self,
+        token_hash: &str,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET ip = $2, user_agent = $3 WHERE token_hash = $1")
+            .bind(token_hash)
+            .bind(ip)
+            .bind(user_agent.map(|u| u.chars().take(256).collect::<String>()))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The user's unexpired sessions, newest first.
+    pub async fn list_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<SessionInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token_hash, created_at, expires_at, last_seen_at, ip, user_agent FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let hash: String = col(r, "token_hash")?;
+                Ok(SessionInfo {
+                    id: hash.chars().take(SESSION_ID_CHARS).collect(),
+                    created_at: col(r, "created_at")?,
+                    expires_at: col(r, "expires_at")?,
+                    last_seen_at: col(r, "last_seen_at")?,
+                    ip: col(r, "ip")?,
+                    user_agent: col(r, "user_agent")?,
+                })
+            })
+            .collect()
+    }
+
+    /// End one of the user's sessions by its listed id; `false` when there is none.
+    pub async fn delete_session_by_id(&self, user_id: &str, id: &str) -> Result<bool, StoreError> {
+        if id.len() != SESSION_ID_CHARS || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let res = sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1 AND substr(token_hash, 1, 16) = $2",
+        )
+        .bind(user_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    /// End every session of the user but `keep` (the caller's own, when given).
+    pub async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let res = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected())
+    }
+
+    /// Apply `changes`; `NotFound` when the user does not exist, `Conflict` when the
+    /// username or email is taken.
+    pub async fn update_user(
+        &self,
+        user_id: &str,
+        changes: &UserChanges,
+    ) -> Result<User, StoreError> {
+        let current = self
+            .user_by_id(user_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let username = changes.username.clone().unwrap_or(current.username);
+        let email = changes.email.clone().unwrap_or(current.email);
+        let is_admin = changes.is_admin.unwrap_or(current.is_admin);
+        let disabled = changes.disabled.unwrap_or(current.disabled);
+        sqlx::query(
+            "UPDATE users SET username = $2, email = $3, is_admin = $4, disabled = $5 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(&username)
+        .bind(email.as_deref())
+        .bind(bool_int(is_admin))
+        .bind(bool_int(disabled))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from_sqlx(e, "that username or email is taken"))?;
+        if disabled {
+            self.delete_user_sessions(user_id, None).await?;
+        }
+        self.user_by_id(user_id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Delete a user with their sessions, keys and subuser places; servers they owned
+    /// keep running, owned by nobody (admins only).
+    pub async fn delete_user(&self, user_id: &str) -> Result<bool, StoreError> {
+        let res = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() > 0)
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
@@ -213,6 +425,19 @@ impl Store {
         prefix: &str,
         key_hash: &str,
     ) -> Result<ApiKey, StoreError> {
+        self.create_limited_api_key(user_id, name, prefix, key_hash, &KeyLimits::default())
+            .await
+    }
+
+    /// A key narrowed to a permission subset, address ranges and an expiry.
+    pub async fn create_limited_api_key(
+        &self,
+        user_id: &str,
+        name: &str,
+        prefix: &str,
+        key_hash: &str,
+        limits: &KeyLimits,
+    ) -> Result<ApiKey, StoreError> {
         let key = ApiKey {
             id: new_id(),
             user_id: user_id.to_owned(),
@@ -220,10 +445,13 @@ impl Store {
             prefix: prefix.to_owned(),
             created_at: now_millis(),
             last_used_at: None,
+            permissions: limits.permissions.clone(),
+            allowed_ips: limits.allowed_ips.clone(),
+            expires_at: limits.expires_at,
         };
         sqlx::query(
-            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, permissions, \
+             allowed_ips, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&key.id)
         .bind(&key.user_id)
@@ -231,6 +459,9 @@ impl Store {
         .bind(&key.prefix)
         .bind(key_hash)
         .bind(key.created_at)
+        .bind(key.permissions.as_ref().map(to_json).transpose()?)
+        .bind(key.allowed_ips.as_ref().map(to_json).transpose()?)
+        .bind(key.expires_at)
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "api key already exists"))?;
@@ -273,7 +504,8 @@ impl Store {
             key_cols!(),
             ", ",
             user_cols!(),
-            " FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1"
+            " FROM api_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.key_hash = $1 AND u.disabled = 0"
         ))
         .bind(key_hash)
         .fetch_optional(&self.pool)
@@ -283,6 +515,9 @@ impl Store {
         };
         let mut key = api_key_from_row(&row)?;
         let user = user_from_row(&row)?;
+        if key.expires_at.is_some_and(|t| t <= now) {
+            return Ok(None);
+        }
         let stale = key
             .last_used_at
             .is_none_or(|t| now.saturating_sub(t) >= LAST_USED_GRANULARITY_MS);

@@ -1,0 +1,277 @@
+//! Admin routes: users for now (the rest of the admin API follows).
+
+use crate::AppState;
+use crate::auth::{Principal, authorize, crypto};
+use crate::error::{ApiError, ApiResult};
+use crate::json::ApiJson;
+use crate::store::User;
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use garrison_proto::Permission;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+
+/// Shortest password accepted anywhere.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "email": u.email,
+        "is_admin": u.is_admin,
+        "disabled": u.disabled,
+        "created_at": u.created_at,
+    })
+}
+
+pub fn check_username(name: &str) -> ApiResult<()> {
+    let ok = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "username",
+            "1 to 32 characters: letters, digits, '_', '-' or '.'",
+        ))
+    }
+}
+
+pub fn check_password(field: &str, password: &str) -> ApiResult<()> {
+    let n = password.chars().count();
+    if (MIN_PASSWORD_CHARS..=1024).contains(&n) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("passwords are {MIN_PASSWORD_CHARS} to 1024 characters"),
+        ))
+    }
+}
+
+/// Permission: admin.users
+pub async fn list_users(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
+    authorize(&p, Permission::AdminUsers)?;
+    let users = state.store.list_users().await?;
+    Ok(Json(json!(users.iter().map(user_json).collect::<Vec<_>>())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    username: String,
+    password: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    is_admin: bool,
+}
+
+/// Permission: admin.users
+pub async fn create_user(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    p: Principal,
+    ApiJson(req): ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    authorize(&p, Permission::AdminUsers)?;
+    check_username(&req.username)?;
+    check_password("password", &req.password)?;
+    if let Some(email) = &req.email {
+        check_email(email)?;
+    }
+    let hash = crypto::hash_password(req.password)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let user = state
+        .store
+        .create_user(&req.username, &hash, req.is_admin)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(m) => ApiError::invalid("username", m),
+            other => other.into(),
+        })?;
+    let user = match req.email {
+        Some(email) => {
+            let changes = crate::store::UserChanges {
+                email: Some(Some(email)),
+                ..Default::default()
+            };
+            match state.store.update_user(&user.id, &changes).await {
+                Ok(u) => u,
+                Err(e) => {
+                    // No half-made user: the address was taken.
+                    let _ = state.store.delete_user(&user.id).await;
+                    return Err(match e {
+                        crate::store::StoreError::Conflict(_) => {
+                            ApiError::invalid("email", "that email address is taken")
+                        }
+                        other => other.into(),
+                    });
+                }
+            }
+        }
+        None => user,
+    };
+    state
+        .store
+        .audit(
+            Some(&p.user.id),
+            "user.create",
+            Some(&user.id),
+            Some(&addr.ip().to_string()),
+            &json!({"username": user.username, "is_admin": user.is_admin}),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(user_json(&user))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditUser {
+    #[serde(default)]
+    username: Option<String>,
+    /// `null` clears it.
+    #[serde(default, with = "double_option")]
+    email: Option<Option<String>>,
+    #[serde(default)]
+    is_admin: Option<bool>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    /// A new password; the user's sessions end.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// Tells a missing field (`None`) from an explicit `null` (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+pub fn check_email(email: &str) -> ApiResult<()> {
+    let ok = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid("email", "not an email address"))
+    }
+}
+
+/// Permission: admin.users. Disabling a user or setting their password ends their
+/// sessions; their open consoles close within seconds (see `api::ws`).
+pub async fn update_user(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    p: Principal,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<EditUser>,
+) -> ApiResult<Json<Value>> {
+    authorize(&p, Permission::AdminUsers)?;
+    if state.store.user_by_id(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("user {id}")));
+    }
+    if let Some(name) = &req.username {
+        check_username(name)?;
+    }
+    if let Some(Some(email)) = &req.email {
+        check_email(email)?;
+    }
+    if id == p.user.id && (req.disabled == Some(true) || req.is_admin == Some(false)) {
+        return Err(ApiError::invalid(
+            if req.disabled == Some(true) {
+                "disabled"
+            } else {
+                "is_admin"
+            },
+            "you cannot lock yourself out",
+        ));
+    }
+    if let Some(pw) = &req.password {
+        check_password("password", pw)?;
+    }
+    let changes = crate::store::UserChanges {
+        username: req.username.clone(),
+        email: req.email.clone(),
+        is_admin: req.is_admin,
+        disabled: req.disabled,
+    };
+    let user = state
+        .store
+        .update_user(&id, &changes)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(m) => ApiError::invalid("username", m),
+            other => other.into(),
+        })?;
+    let password_changed = req.password.is_some();
+    if let Some(pw) = req.password {
+        let hash = crypto::hash_password(pw)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        state.store.set_password_hash(&id, &hash).await?;
+        state.store.delete_user_sessions(&id, None).await?;
+    }
+    state
+        .store
+        .audit(
+            Some(&p.user.id),
+            "user.update",
+            Some(&id),
+            Some(&addr.ip().to_string()),
+            &json!({
+                "username": req.username,
+                "is_admin": req.is_admin,
+                "disabled": req.disabled,
+                "password_changed": password_changed,
+            }),
+        )
+        .await?;
+    Ok(Json(user_json(&user)))
+}
+
+/// Permission: admin.users. Servers the user owned stay, owned by nobody.
+pub async fn delete_user(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    p: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    authorize(&p, Permission::AdminUsers)?;
+    if id == p.user.id {
+        return Err(ApiError::Conflict {
+            message: "you cannot delete yourself".into(),
+            state: None,
+        });
+    }
+    if !state.store.delete_user(&id).await? {
+        return Err(ApiError::NotFound(format!("user {id}")));
+    }
+    state
+        .store
+        .audit(
+            Some(&p.user.id),
+            "user.delete",
+            Some(&id),
+            Some(&addr.ip().to_string()),
+            &json!({}),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,206 @@
+//! Every API route and what it needs: the one list that the permission tests, and
+//! later the API docs, walk. A unit test checks it against the router in `mod.rs`, so a
+//! route added without an entry here fails the build's tests.
+
+use garrison_proto::Permission;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// No credentials.
+    Public,
+    /// Any signed-in user, for their own account.
+    SignedIn,
+    Permission(Permission),
+    /// `control.<action>` for the `action` in the body (start, stop, restart, kill).
+    PowerAction,
+    /// The permission, from a browser session only: API keys are refused, so a leaked
+    /// key cannot lock its owner out.
+    Session(Permission),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    /// Below `/api`.
+    pub path: &'static str,
+    pub needs: Needs,
+}
+
+const fn r(method: &'static str, path: &'static str, needs: Needs) -> Route {
+    Route {
+        method,
+        path,
+        needs,
+    }
+}
+
+use Needs::{PowerAction, Public, Session, SignedIn};
+const fn p(perm: Permission) -> Needs {
+    Needs::Permission(perm)
+}
+
+pub const ROUTES: &[Route] = &[
+    r("GET", "/health", Public),
+    r("POST", "/auth/login", Public),
+    r("POST", "/auth/login/2fa", Public),
+    r("POST", "/auth/logout", Public),
+    r("GET", "/account", SignedIn),
+    r("POST", "/account/password", p(Permission::AccountSecurity)),
+    r("GET", "/account/api-keys", p(Permission::AccountApiKeys)),
+    r("POST", "/account/api-keys", p(Permission::AccountApiKeys)),
+    r(
+        "DELETE",
+        "/account/api-keys/{id}",
+        p(Permission::AccountApiKeys),
+    ),
+    r("GET", "/account/2fa", p(Permission::AccountSecurity)),
+    r(
+        "POST",
+        "/account/2fa/setup",
+        Session(Permission::AccountSecurity),
+    ),
+    r(
+        "POST",
+        "/account/2fa/enable",
+        Session(Permission::AccountSecurity),
+    ),
+    r(
+        "POST",
+        "/account/2fa/disable",
+        Session(Permission::AccountSecurity),
+    ),
+    r(
+        "GET",
+        "/admin/settings/require-two-factor",
+        p(Permission::AdminSettings),
+    ),
+    r(
+        "PUT",
+        "/admin/settings/require-two-factor",
+        p(Permission::AdminSettings),
+    ),
+    r("GET", "/admin/users", p(Permission::AdminUsers)),
+    r("POST", "/admin/users", p(Permission::AdminUsers)),
+    r("PATCH", "/admin/users/{user_id}", p(Permission::AdminUsers)),
+    r(
+        "DELETE",
+        "/admin/users/{user_id}",
+        p(Permission::AdminUsers),
+    ),
+    r("GET", "/account/sessions", p(Permission::AccountSecurity)),
+    r(
+        "DELETE",
+        "/account/sessions/{id}",
+        p(Permission::AccountSecurity),
+    ),
+    r("GET", "/templates", p(Permission::TemplateRead)),
+    // Lists only the servers the caller has a role on (a key needs server.read).
+    r("GET", "/servers", SignedIn),
+    r("POST", "/servers", p(Permission::ServerCreate)),
+    r("GET", "/servers/{id}", p(Permission::ServerRead)),
+    // settings.rename for `name`, startup.update for the other fields.
+    r("PATCH", "/servers/{id}", p(Permission::StartupUpdate)),
+    r("DELETE", "/servers/{id}", p(Permission::ServerDelete)),
+    r("POST", "/servers/{id}/power", PowerAction),
+    r(
+        "POST",
+        "/servers/{id}/command",
+        p(Permission::ControlConsole),
+    ),
+    r("GET", "/servers/{id}/logs", p(Permission::ServerRead)),
+    r("GET", "/servers/{id}/stats", p(Permission::ServerRead)),
+    r("GET", "/servers/{id}/history", p(Permission::ServerRead)),
+    r("GET", "/servers/{id}/activity", p(Permission::ActivityRead)),
+    r("GET", "/admin/audit", p(Permission::AdminAudit)),
+    r("GET", "/admin/stats", p(Permission::AdminUsers)),
+    r("GET", "/admin/health", p(Permission::AdminNodes)),
+    r("GET", "/servers/{id}/users", p(Permission::UserRead)),
+    r("POST", "/servers/{id}/users", p(Permission::UserCreate)),
+    r(
+        "PATCH",
+        "/servers/{id}/users/{user_id}",
+        p(Permission::UserUpdate),
+    ),
+    r(
+        "DELETE",
+        "/servers/{id}/users/{user_id}",
+        p(Permission::UserDelete),
+    ),
+    r("POST", "/servers/{id}/ws-ticket", p(Permission::ServerRead)),
+    // Console messages: `command` needs control.console, `power` control.<action>.
+    r("GET", "/servers/{id}/ws", p(Permission::ServerRead)),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// (METHOD, path) for every `.route("path", get(..).post(..))` in the router source.
+    fn routes_in_router_source() -> BTreeSet<(String, String)> {
+        let src = include_str!("mod.rs");
+        let start = src.find("fn router(").expect("router fn");
+        let src = &src[start..];
+        let mut out = BTreeSet::new();
+        for chunk in src.split(".route(").skip(1) {
+            let Some(path) = chunk.split('"').nth(1) else {
+                continue;
+            };
+            // The handler expression ends at the route call's closing parenthesis.
+            let mut depth = 1;
+            let mut end = chunk.len();
+            for (i, c) in chunk.char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let expr = &chunk[..end];
+            for (word, method) in [
+                ("get(", "GET"),
+                ("post(", "POST"),
+                ("put(", "PUT"),
+                ("patch(", "PATCH"),
+                ("delete(", "DELETE"),
+            ] {
+                let found = expr.match_indices(word).any(|(i, _)| {
+                    i == 0 || !expr[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                if found {
+                    out.insert((method.to_owned(), path.to_owned()));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_route_declares_what_it_needs() {
+        let in_router = routes_in_router_source();
+        let declared: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        assert!(
+            in_router.len() > 20,
+            "the router scan found too little: {in_router:?}"
+        );
+        let undeclared: Vec<_> = in_router.difference(&declared).collect();
+        assert!(
+            undeclared.is_empty(),
+            "routes missing from ROUTES: {undeclared:?}"
+        );
+        let stale: Vec<_> = declared.difference(&in_router).collect();
+        assert!(
+            stale.is_empty(),
+            "ROUTES lists routes the router lacks: {stale:?}"
+        );
+    }
+}

@@ -1,0 +1,394 @@
+//! User accounts: admin management, sessions, disabling (which ends sessions, keys and
+//! open consoles), and the `garrison user` CLI against a running panel.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn get_with_cookie(g: &Garrison, cookie: &str, path: &str) -> StatusCode {
+    g.http
+        .get(g.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn make_user(g: &Garrison, name: &str) -> String {
+    let (s, v) = g
+        .call(
+            "POST",
+            "/api/admin/users",
+            Some(json!({"username": name, "password": "a long password"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn admins_manage_users_and_bad_input_is_refused() {
+    let g = Garrison::start().await;
+    let (s, v) = g
+        .call(
+            "POST",
+            "/api/admin/users",
+            Some(json!({"username": "alice", "password": "a long password", "email": "alice@example.com"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["email"], "alice@example.com");
+    assert_eq!(v["disabled"], false);
+    let alice = v["id"].as_str().unwrap().to_owned();
+
+    for (body, field) in [
+        (
+            json!({"username": "alice", "password": "a long password"}),
+            "username",
+        ),
+        (
+            json!({"username": "bob", "password": "a long password", "email": "alice@example.com"}),
+            "email",
+        ),
+        (
+            json!({"username": "bob", "password": "a long password", "email": "not-an-email"}),
+            "email",
+        ),
+        (
+            json!({"username": "bob smith", "password": "a long password"}),
+            "username",
+        ),
+        (
+            json!({"username": "x'; DROP TABLE users; --", "password": "a long password"}),
+            "username",
+        ),
+        (json!({"username": "bob", "password": "short"}), "password"),
+        (
+            json!({"username": "b".repeat(33), "password": "a long password"}),
+            "username",
+        ),
+    ] {
+        let (s, v) = g.call("POST", "/api/admin/users", Some(body.clone())).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert_eq!(v["error"]["field"], field, "{body}: {v}");
+    }
+    let (_, list) = g.call("GET", "/api/admin/users", None).await;
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["admin", "alice"],
+        "a refused create left a user behind"
+    );
+
+    // Edit: partial; an admin cannot lock themselves out.
+    let (s, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/admin/users/{alice}"),
+            Some(json!({"email": null})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["email"], Value::Null);
+    assert_eq!(v["username"], "alice");
+    let (_, me) = g.call("GET", "/api/account", None).await;
+    let me = me["id"].as_str().unwrap().to_owned();
+    let (s, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/admin/users/{me}"),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (s, _) = g
+        .call("DELETE", &format!("/api/admin/users/{me}"), None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = g
+        .call(
+            "PATCH",
+            "/api/admin/users/nope",
+            Some(json!({"is_admin": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // A user who owned a server is deleted: the server stays, owned by nobody.
+    let v = g
+        .create(json!({"name": "alices", "template": "demo", "port": free_port(), "owner": alice}))
+        .await;
+    let server = v["id"].as_str().unwrap().to_owned();
+    let (s, _) = g
+        .call("DELETE", &format!("/api/admin/users/{alice}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, v) = g.call("GET", &format!("/api/servers/{server}"), None).await;
+    assert_eq!(v["owner"], Value::Null, "{v}");
+    assert!(g.login("alice", "a long password").await.is_err());
+}
+
+#[tokio::test]
+async fn sessions_are_listed_revoked_and_end_on_password_change_or_disable() {
+    let g = Garrison::start().await;
+    let bob = make_user(&g, "bob").await;
+    let c1 = g.login("bob", "a long password").await.unwrap();
+    let c2 = g.login("bob", "a long password").await.unwrap();
+    let r = g
+        .http
+        .get(g.url("/api/account/sessions"))
+        .header("cookie", &c1)
+        .send()
+        .await
+        .unwrap();
+    let sessions: Value = r.json().await.unwrap();
+    assert_eq!(sessions.as_array().unwrap().len(), 2, "{sessions}");
+    let current: Vec<&Value> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1);
+    let other = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .unwrap();
+    let r = g
+        .http
+        .delete(g.url(&format!(
+            "/api/account/sessions/{}",
+            other["id"].as_str().unwrap()
+        )))
+        .header("cookie", &c1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        get_with_cookie(&g, &c2, "/api/account").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_with_cookie(&g, &c1, "/api/account").await,
+        StatusCode::OK
+    );
+
+    // A password change ends every other session, not this one.
+    let c3 = g.login("bob", "a long password").await.unwrap();
+    let r = g
+        .http
+        .post(g.url("/api/account/password"))
+        .header("cookie", &c1)
+        .json(&json!({"current_password": "a long password", "new_password": "another long one"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        get_with_cookie(&g, &c3, "/api/account").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        get_with_cookie(&g, &c1, "/api/account").await,
+        StatusCode::OK
+    );
+
+    // Disabling: sessions, keys and open consoles end; login is refused.
+    let r = g
+        .http
+        .post(g.url("/api/account/api-keys"))
+        .header("cookie", &c1)
+        .json(&json!({"name": "bobs"}))
+        .send()
+        .await
+        .unwrap();
+    let key = r.json::<Value>().await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let v = g
+        .create(json!({"name": "bobs", "template": "demo", "port": free_port(), "owner": bob}))
+        .await;
+    let server = v["id"].as_str().unwrap().to_owned();
+    let mut ws = ws_with_key(&g, &server, &key).await;
+    ws.until(Duration::from_secs(10), |f| f["event"] == "console.history")
+        .await;
+    let (s, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/admin/users/{bob}"),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        get_with_cookie(&g, &c1, "/api/account").await,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = g
+        .http
+        .get(g.url("/api/servers"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (st, _) = g.login("bob", "another long one").await.unwrap_err();
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // The console says why and closes within the recheck period.
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match ws.next_json(Duration::from_secs(15)).await {
+                Some(f) if f["event"] == "error" => break Some(f),
+                Some(_) => continue,
+                None => break None,
+            }
+        }
+    })
+    .await
+    .expect("the console of a disabled user stayed open");
+    if let Some(f) = closed {
+        assert_eq!(f["data"]["code"], "unauthorized", "{f}");
+    }
+
+    // Enabled again: the password still works, the old sessions stay ended.
+    let (s, _) = g
+        .call(
+            "PATCH",
+            &format!("/api/admin/users/{bob}"),
+            Some(json!({"disabled": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        get_with_cookie(&g, &c1, "/api/account").await,
+        StatusCode::UNAUTHORIZED
+    );
+    g.login("bob", "another long one").await.unwrap();
+}
+
+#[tokio::test]
+async fn the_user_cli_works_while_the_panel_runs() {
+    let g = Garrison::start().await;
+    let cli = |args: &[&str], stdin: Option<&str>| {
+        let mut cmd = std::process::Command::new(garrison_bin());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("GARRISON_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.arg("user")
+            .args(args)
+            .arg("--data-dir")
+            .arg(g.data_dir());
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            if let Some(s) = stdin {
+                input.write_all(s.as_bytes()).unwrap();
+            }
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (ok, out, err) = cli(
+        &[
+            "create",
+            "--username",
+            "carol",
+            "--email",
+            "carol@example.com",
+        ],
+        None,
+    );
+    assert!(ok, "{out}{err}");
+    let pw = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("password: "))
+        .unwrap()
+        .to_owned();
+    let cookie = g.login("carol", &pw).await.unwrap();
+    assert_eq!(
+        get_with_cookie(&g, &cookie, "/api/account").await,
+        StatusCode::OK
+    );
+
+    let (ok, out, err) = cli(
+        &["reset-password", "--username", "carol", "--password-stdin"],
+        Some("carols new password\n"),
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        get_with_cookie(&g, &cookie, "/api/account").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(g.login("carol", &pw).await.is_err());
+    let cookie = g.login("carol", "carols new password").await.unwrap();
+
+    let (ok, out, err) = cli(&["disable", "--username", "carol"], None);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        get_with_cookie(&g, &cookie, "/api/account").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(g.login("carol", "carols new password").await.is_err());
+    let (ok, out, _) = cli(&["list"], None);
+    assert!(ok);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("carol") && l.contains("disabled")),
+        "{out}"
+    );
+
+    // Bad input: a clear message and a failing exit code.
+    let (ok, _, err) = cli(&["create", "--username", "bad name"], None);
+    assert!(!ok);
+    assert!(err.contains("username"), "{err}");
+    let (ok, _, err) = cli(
+        &["create", "--username", "dave", "--password-stdin"],
+        Some("short\n"),
+    );
+    assert!(!ok);
+    assert!(err.contains("at least"), "{err}");
+    let (ok, _, err) = cli(&["disable", "--username", "nobody"], None);
+    assert!(!ok);
+    assert!(err.contains("no user"), "{err}");
+    let (ok, _, err) = cli(&["create", "--username", "carol"], None);
+    assert!(!ok, "duplicate user accepted: {err}");
+}
+
+async fn ws_with_key(g: &Garrison, server: &str, key: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = format!(
+        "{}/api/servers/{server}/ws",
+        g.base.replace("http://", "ws://")
+    );
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    let (stream, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connect");
+    Ws { stream }
+}
