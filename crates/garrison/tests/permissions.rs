@@ -108,6 +108,10 @@ fn sample(method: &str, path: &str) -> Option<Value> {
         ("PATCH", "/servers/{id}/users/{user_id}") => json!({"permissions": []}),
         ("PATCH", "/admin/users/{user_id}") => json!({"email": "a@example.com"}),
         (_, "/servers/{id}/ws") => return None, // WebSocket: tested on its own below
+        // Read-only; no query: the first page of the log, the counts, the health report.
+        ("GET", "/servers/{id}/activity" | "/admin/audit" | "/admin/stats" | "/admin/health") => {
+            Value::Null
+        }
         ("GET" | "DELETE", _)
         | ("POST", "/auth/logout" | "/account/2fa/setup" | "/servers/{id}/ws-ticket") => {
             Value::Null
@@ -426,6 +430,40 @@ async fn delete_rights_keys_and_websocket_messages() {
     )
     .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // The server tells each caller what they may do, for the UI to hide the rest.
+    let (_, v) = call(
+        key(Caller::SubuserWith),
+        "GET",
+        format!("/api/servers/{server}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["permissions"],
+        json!(["server.read", "control.start"]),
+        "{v}"
+    );
+    let (_, v) = call(
+        key(Caller::NarrowKey),
+        "GET",
+        format!("/api/servers/{server}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["permissions"],
+        json!(["server.read", "control.console"]),
+        "{v}"
+    );
+    let (_, v) = call(
+        key(Caller::Owner),
+        "GET",
+        format!("/api/servers/{server}"),
+        None,
+    )
+    .await;
+    assert!(v["permissions"].as_array().unwrap().len() > 20, "{v}");
 
     // WebSocket messages go through the same check: friend may start, not stop.
     let mut ws = ws_as(&s.g, &server, &key(Caller::SubuserWith)).await;

@@ -143,12 +143,17 @@ async fn free_port_from(state: &AppState, start: u16) -> ApiResult<u16> {
         .ok_or_else(|| ApiError::invalid("port", "no free port left"))
 }
 
-/// A server as the API shows it: its stored settings and state, plus the node's latest
-/// resource sample (in memory on the node, so cheap).
-pub async fn view(state: &AppState, r: &ServerRecord) -> Value {
+/// A server as the API shows it: its stored settings and state, the node's latest
+/// resource sample (in memory on the node, so cheap), and what the caller may do with
+/// it (`permissions`), so a UI can hide what would be refused anyway.
+pub async fn view(state: &AppState, p: &Principal, r: &ServerRecord) -> ApiResult<Value> {
     let game = state.templates.get(&r.template).map(|t| t.game.clone());
     let stats = state.node.stats(&r.id).await.ok();
-    json!({
+    let role = crate::auth::server_role(state, p, r).await?;
+    let permissions: Vec<Permission> = Permission::server_permissions()
+        .filter(|perm| check(p, *perm, &role).is_ok())
+        .collect();
+    Ok(json!({
         "id": r.id,
         "name": r.name,
         "template": r.template,
@@ -165,7 +170,8 @@ pub async fn view(state: &AppState, r: &ServerRecord) -> Value {
         "created_at": r.created_at,
         "updated_at": r.updated_at,
         "stats": stats,
-    })
+        "permissions": permissions,
+    }))
 }
 
 pub async fn load(state: &AppState, id: &str) -> ApiResult<ServerRecord> {
@@ -191,7 +197,7 @@ pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json
     };
     let mut out = Vec::with_capacity(servers.len());
     for r in &servers {
-        out.push(view(&state, r).await);
+        out.push(view(&state, &p, r).await?);
     }
     Ok(Json(Value::Array(out)))
 }
@@ -204,7 +210,7 @@ pub async fn get(
 ) -> ApiResult<Json<Value>> {
     let r = load(&state, &id).await?;
     authorize_server(&state, &p, Permission::ServerRead, &r).await?;
-    Ok(Json(view(&state, &r).await))
+    Ok(Json(view(&state, &p, &r).await?))
 }
 
 /// Permission: server.create
@@ -285,7 +291,7 @@ pub async fn create(
         state.node.install(&record.id).await?;
     }
     let fresh = load(&state, record.id.as_str()).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, &fresh).await)))
+    Ok((StatusCode::CREATED, Json(view(&state, &p, &fresh).await?)))
 }
 
 /// Permission: server.update. Changes apply at the next start.
@@ -347,7 +353,7 @@ pub async fn update(
             &json!({}),
         )
         .await?;
-    Ok(Json(view(&state, &load(&state, &id).await?).await))
+    Ok(Json(view(&state, &p, &load(&state, &id).await?).await?))
 }
 
 /// Permission: server.delete. Refused (409) while a process is active.
