@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use std::net::SocketAddr;
 
 /// Any authenticated user.
+#[utoipa::path(get, path = "/api/account", tag = "account", summary = "The caller's account", responses((status = 200, description = "The account", body = crate::api::openapi::shapes::Account)))]
 pub async fn me(p: Principal) -> Json<Value> {
     Json(json!({
         "id": p.user.id,
@@ -25,7 +26,7 @@ pub async fn me(p: Principal) -> Json<Value> {
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     current_password: String,
@@ -34,6 +35,7 @@ pub struct ChangePassword {
 
 /// Any authenticated user, for their own account. Every other session of the user
 /// ends; the one making the request stays.
+#[utoipa::path(post, path = "/api/account/password", tag = "account", summary = "Change one's password", request_body = ChangePassword, responses((status = 204, description = "Changed; the user's other sessions ended"), (status = 401, description = "Wrong current password (`invalid_credentials`)")))]
 pub async fn change_password(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -86,18 +88,20 @@ fn key_json(k: &ApiKey) -> Value {
 }
 
 /// Permission: account.api_keys
+#[utoipa::path(get, path = "/api/account/api-keys", tag = "account", summary = "List one's API keys", responses((status = 200, description = "The keys (never the secrets)", body = Vec<crate::api::openapi::shapes::ApiKey>)))]
 pub async fn list_keys(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::AccountApiKeys)?;
     let keys = state.store.list_api_keys(&p.user.id).await?;
     Ok(Json(json!(keys.iter().map(key_json).collect::<Vec<_>>())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     name: String,
     /// Narrow the key to these permissions; all of the owner's rights when absent.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<crate::api::openapi::PermissionName>>)]
     permissions: Option<Vec<Permission>>,
     /// Addresses or CIDR ranges the key may be used from.
     #[serde(default)]
@@ -108,6 +112,7 @@ pub struct CreateKey {
 }
 
 /// Permission: account.api_keys
+#[utoipa::path(post, path = "/api/account/api-keys", tag = "account", summary = "Create an API key", request_body = CreateKey, responses((status = 201, description = "The key, with its secret shown this once", body = crate::api::openapi::shapes::NewApiKey)))]
 pub async fn create_key(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -197,6 +202,7 @@ pub async fn create_key(
 }
 
 /// Permission: account.api_keys
+#[utoipa::path(delete, path = "/api/account/api-keys/{id}", tag = "account", summary = "Revoke an API key", params(("id" = String, Path, description = "API key id")), responses((status = 204, description = "Revoked")))]
 pub async fn delete_key(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -222,6 +228,7 @@ pub async fn delete_key(
 
 /// Any signed-in user: their own unexpired sessions, newest first; `current` marks the
 /// one making this request.
+#[utoipa::path(get, path = "/api/account/sessions", tag = "account", summary = "List one's sessions", responses((status = 200, description = "Unexpired sessions, newest first", body = Vec<crate::api::openapi::shapes::Session>)))]
 pub async fn list_sessions(
     State(state): State<AppState>,
     p: Principal,
@@ -247,6 +254,7 @@ pub async fn list_sessions(
 }
 
 /// Any signed-in user, for their own sessions.
+#[utoipa::path(delete, path = "/api/account/sessions/{id}", tag = "account", summary = "End one of one's sessions", params(("id" = String, Path, description = "Session id")), responses((status = 204, description = "Ended")))]
 pub async fn delete_session(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,

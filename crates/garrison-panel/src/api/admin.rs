@@ -55,13 +55,14 @@ pub fn check_password(field: &str, password: &str) -> ApiResult<()> {
 }
 
 /// Permission: admin.users
+#[utoipa::path(get, path = "/api/admin/users", tag = "admin", summary = "List users", responses((status = 200, description = "Every user", body = Vec<crate::api::openapi::shapes::User>)))]
 pub async fn list_users(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::AdminUsers)?;
     let users = state.store.list_users().await?;
     Ok(Json(json!(users.iter().map(user_json).collect::<Vec<_>>())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     username: String,
@@ -73,6 +74,7 @@ pub struct NewUser {
 }
 
 /// Permission: admin.users
+#[utoipa::path(post, path = "/api/admin/users", tag = "admin", summary = "Create a user", request_body = NewUser, responses((status = 201, description = "The user", body = crate::api::openapi::shapes::User)))]
 pub async fn create_user(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -131,13 +133,14 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditUser {
     #[serde(default)]
     username: Option<String>,
     /// `null` clears it.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
     email: Option<Option<String>>,
     #[serde(default)]
     is_admin: Option<bool>,
@@ -176,6 +179,7 @@ pub fn check_email(email: &str) -> ApiResult<()> {
 
 /// Permission: admin.users. Disabling a user or setting their password ends their
 /// sessions; their open consoles close within seconds (see `api::ws`).
+#[utoipa::path(patch, path = "/api/admin/users/{user_id}", tag = "admin", summary = "Change a user", params(("user_id" = String, Path, description = "User id")), request_body = EditUser, responses((status = 200, description = "The user", body = crate::api::openapi::shapes::User)))]
 pub async fn update_user(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -247,6 +251,7 @@ pub async fn update_user(
 }
 
 /// Permission: admin.users. Servers the user owned stay, owned by nobody.
+#[utoipa::path(delete, path = "/api/admin/users/{user_id}", tag = "admin", summary = "Delete a user", params(("user_id" = String, Path, description = "User id")), responses((status = 204, description = "Deleted; their servers stay, owned by nobody"), (status = 409, description = "One cannot delete oneself")))]
 pub async fn delete_user(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,

@@ -119,6 +119,7 @@ async fn page(state: &AppState, q: &AuditQuery) -> ApiResult<Json<Value>> {
 
 /// Permission: activity.read (on the server). `GET /api/servers/{id}/activity`: the
 /// entries filed under this server.
+#[utoipa::path(get, path = "/api/servers/{id}/activity", tag = "audit", summary = "A server's activity", params(("id" = String, Path, description = "Server id"), ("limit" = Option<u32>, Query, description = "1 to 200, default 50"), ("before" = Option<i64>, Query, description = "The `next` cursor of the previous page"), ("user_id" = Option<String>, Query, description = "Only this actor"), ("action" = Option<String>, Query, description = "An action prefix: `server.power` matches `server.power.start`"), ("from" = Option<i64>, Query, description = "Unix millis, inclusive"), ("to" = Option<i64>, Query, description = "Unix millis, exclusive")), responses((status = 200, description = "One page, newest first", body = crate::api::openapi::shapes::AuditPage), (status = 400, description = "An unknown query parameter (`unknown_field`)"), (status = 422, description = "A bad parameter value; `field` names it")))]
 pub async fn activity(
     State(state): State<AppState>,
     p: Principal,
@@ -133,6 +134,7 @@ pub async fn activity(
 }
 
 /// Permission: admin.audit. `GET /api/admin/audit`: the whole log.
+#[utoipa::path(get, path = "/api/admin/audit", tag = "audit", summary = "The whole audit log", params(("limit" = Option<u32>, Query, description = "1 to 200, default 50"), ("before" = Option<i64>, Query, description = "The `next` cursor of the previous page"), ("user_id" = Option<String>, Query, description = "Only this actor"), ("action" = Option<String>, Query, description = "An action prefix: `server.power` matches `server.power.start`"), ("from" = Option<i64>, Query, description = "Unix millis, inclusive"), ("to" = Option<i64>, Query, description = "Unix millis, exclusive"), ("server" = Option<String>, Query, description = "Only entries filed under this server")), responses((status = 200, description = "One page, newest first", body = crate::api::openapi::shapes::AuditPage), (status = 400, description = "An unknown query parameter (`unknown_field`)"), (status = 422, description = "A bad parameter value; `field` names it")))]
 pub async fn admin_log(
     State(state): State<AppState>,
     p: Principal,

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     username: String,
@@ -25,6 +25,7 @@ pub struct LoginRequest {
 }
 
 /// No authentication (this is how one gets it).
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", summary = "Log in with a username and password", request_body = LoginRequest, responses((status = 200, description = "A session (the `garrison_session` cookie is set), or a 2FA challenge", body = crate::api::openapi::shapes::LoginResponse), (status = 401, description = "Wrong username or password (`invalid_credentials`)"), (status = 503, description = "Too many logins in progress")))]
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -138,7 +139,7 @@ async fn start_session(
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginTwoFactorRequest {
     challenge: String,
@@ -158,6 +159,7 @@ fn invalid_challenge() -> ApiError {
 /// No authentication: the challenge from the password step stands in for it.
 /// `POST /api/auth/login/2fa` with `code` (TOTP) or `recovery_code`. A challenge takes
 /// at most five codes, then it is void.
+#[utoipa::path(post, path = "/api/auth/login/2fa", tag = "auth", summary = "Finish a login with a TOTP or recovery code", request_body = LoginTwoFactorRequest, responses((status = 200, description = "A session (the `garrison_session` cookie is set)", body = crate::api::openapi::shapes::SessionStarted), (status = 401, description = "`invalid_two_factor_code` or `invalid_challenge`")))]
 pub async fn login_two_factor(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -226,6 +228,7 @@ pub async fn login_two_factor(
 }
 
 /// Ends the cookie session, if any. Always succeeds.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", summary = "End the cookie session", responses((status = 204, description = "Logged out (always)")))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     if let Some(token) = session_cookie(&headers) {
         state

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod openapi;
 pub mod routes;
 pub mod servers;
 pub mod stats;
@@ -25,6 +26,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health::health))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/auth/login", post(auth::login))
         .route("/auth/login/2fa", post(auth::login_two_factor))
         .route("/auth/logout", post(auth::logout))

@@ -1,6 +1,6 @@
-//! Every API route and what it needs: the one list that the permission tests, and
-//! later the API docs, walk. A unit test checks it against the router in `mod.rs`, so a
-//! route added without an entry here fails the build's tests.
+//! Every API route and what it needs: the one list that the permission tests and the
+//! OpenAPI document (`openapi.rs`, `x-permission`) walk. A unit test checks it against
+//! the router in `mod.rs`, so a route added without an entry here fails the build's tests.
 
 use garrison_proto::Permission;
 
@@ -41,6 +41,7 @@ const fn p(perm: Permission) -> Needs {
 
 pub const ROUTES: &[Route] = &[
     r("GET", "/health", Public),
+    r("GET", "/openapi.json", Public),
     r("POST", "/auth/login", Public),
     r("POST", "/auth/login/2fa", Public),
     r("POST", "/auth/logout", Public),

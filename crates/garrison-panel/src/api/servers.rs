@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 pub const MAX_COMMAND_BYTES: usize = 4096;
 const MAX_NAME_CHARS: usize = 64;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateServer {
     name: String,
@@ -37,7 +37,7 @@ pub struct CreateServer {
     owner: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateServer {
     #[serde(default)]
@@ -54,7 +54,7 @@ pub struct UpdateServer {
 }
 
 /// A partial restart policy; missing fields keep their current (or default) value.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestartInput {
     enabled: Option<bool>,
@@ -187,6 +187,7 @@ fn ip(addr: &SocketAddr) -> String {
 }
 
 /// Permission: server.read
+#[utoipa::path(get, path = "/api/servers", tag = "servers", summary = "List the caller's servers", description = "The servers the caller has a role on (all of them for admins). An API key needs `server.read`.", responses((status = 200, description = "The servers", body = Vec<crate::api::openapi::shapes::Server>), (status = 403, description = "The API key lacks `server.read`")))]
 pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     // Lists only what the caller has a role on; a key still needs server.read.
     check(&p, Permission::ServerRead, &ServerRole::Owner)?;
@@ -203,6 +204,7 @@ pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json
 }
 
 /// Permission: server.read
+#[utoipa::path(get, path = "/api/servers/{id}", tag = "servers", summary = "A server", params(("id" = String, Path, description = "Server id")), responses((status = 200, description = "The server", body = crate::api::openapi::shapes::Server)))]
 pub async fn get(
     State(state): State<AppState>,
     p: Principal,
@@ -214,6 +216,7 @@ pub async fn get(
 }
 
 /// Permission: server.create
+#[utoipa::path(post, path = "/api/servers", tag = "servers", summary = "Create a server from a template", request_body = CreateServer, responses((status = 201, description = "The server (installing when the template has an install step)", body = crate::api::openapi::shapes::Server)))]
 pub async fn create(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -295,6 +298,7 @@ pub async fn create(
 }
 
 /// Permission: server.update. Changes apply at the next start.
+#[utoipa::path(patch, path = "/api/servers/{id}", tag = "servers", summary = "Change a server's settings", description = "`name` needs `settings.rename`; the other fields `startup.update`. Changes apply at the next start.", params(("id" = String, Path, description = "Server id")), request_body = UpdateServer, responses((status = 200, description = "The server", body = crate::api::openapi::shapes::Server)))]
 pub async fn update(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -357,6 +361,7 @@ pub async fn update(
 }
 
 /// Permission: server.delete. Refused (409) while a process is active.
+#[utoipa::path(delete, path = "/api/servers/{id}", tag = "servers", summary = "Delete a server", params(("id" = String, Path, description = "Server id")), responses((status = 204, description = "Deleted"), (status = 409, description = "A process is still active")))]
 pub async fn remove(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -384,13 +389,15 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PowerRequest {
+    #[schema(value_type = crate::api::openapi::PowerActionName)]
     pub action: PowerAction,
 }
 
 /// Permission: control.start / control.stop / control.restart / control.kill
+#[utoipa::path(post, path = "/api/servers/{id}/power", tag = "servers", summary = "Start, stop, restart or kill", params(("id" = String, Path, description = "Server id")), request_body = PowerRequest, responses((status = 202, description = "Accepted", body = crate::api::openapi::shapes::PowerAccepted), (status = 409, description = "Not possible in the current state (`state` names it)")))]
 pub async fn power(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -430,7 +437,7 @@ pub async fn do_power(
     Ok(state.node.state(id).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     pub command: String,
@@ -456,6 +463,7 @@ pub fn check_command(command: &str) -> Result<(), ApiError> {
 }
 
 /// Permission: control.console
+#[utoipa::path(post, path = "/api/servers/{id}/command", tag = "servers", summary = "Send a console command", params(("id" = String, Path, description = "Server id")), request_body = CommandRequest, responses((status = 204, description = "Sent"), (status = 409, description = "The server is not running (`state` names its state)")))]
 pub async fn command(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -503,6 +511,7 @@ pub async fn do_command(
 }
 
 /// Permission: server.read. `?lines=N`, 1..=1000, default 100.
+#[utoipa::path(get, path = "/api/servers/{id}/logs", tag = "servers", summary = "Recent console lines", params(("id" = String, Path, description = "Server id"), ("lines" = Option<u32>, Query, description = "How many, 1 to 1000 (default 100)")), responses((status = 200, description = "The lines", body = crate::api::openapi::shapes::Logs), (status = 422, description = "`lines` is not a number from 1 to 1000")))]
 pub async fn logs(
     State(state): State<AppState>,
     p: Principal,
@@ -527,6 +536,7 @@ pub async fn logs(
 }
 
 /// Permission: server.read
+#[utoipa::path(get, path = "/api/servers/{id}/stats", tag = "servers", summary = "Current resource usage and state", params(("id" = String, Path, description = "Server id")), responses((status = 200, description = "The latest sample and the state", body = crate::api::openapi::shapes::StatsNow)))]
 pub async fn stats(
     State(state): State<AppState>,
     p: Principal,
@@ -542,6 +552,7 @@ pub async fn stats(
 }
 
 /// Permission: server.read. The last 100 state changes, newest first.
+#[utoipa::path(get, path = "/api/servers/{id}/history", tag = "servers", summary = "State changes", params(("id" = String, Path, description = "Server id")), responses((status = 200, description = "The last 100 state changes, newest first", body = Vec<crate::api::openapi::shapes::StateChange>)))]
 pub async fn history(
     State(state): State<AppState>,
     p: Principal,

@@ -15,6 +15,7 @@ const LOCAL_NODE: &str = "local";
 
 /// Permission: admin.users. Users, admins, servers, servers per stored state (every
 /// state is listed, with 0 when none is in it) and nodes.
+#[utoipa::path(get, path = "/api/admin/stats", tag = "admin", summary = "Panel counts", responses((status = 200, description = "Users, servers per state, nodes", body = crate::api::openapi::shapes::PanelStats)))]
 pub async fn stats(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::AdminUsers)?;
     let counts = state.store.panel_counts().await?;
@@ -52,6 +53,7 @@ fn disk_space(path: &Path) -> Result<(u64, u64), String> {
 }
 
 /// Permission: admin.nodes. Always 200; each part says whether it is `ok`.
+#[utoipa::path(get, path = "/api/admin/health", tag = "admin", summary = "Database, nodes and disk health", responses((status = 200, description = "Always 200; each part says whether it is ok", body = crate::api::openapi::shapes::PanelHealth)))]
 pub async fn health(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::AdminNodes)?;
     let database = match state.store.ping().await {

@@ -15,16 +15,18 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Invite {
     username: String,
+    #[schema(value_type = Vec<crate::api::openapi::PermissionName>)]
     permissions: Vec<Permission>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Change {
+    #[schema(value_type = Vec<crate::api::openapi::PermissionName>)]
     permissions: Vec<Permission>,
 }
 
@@ -64,6 +66,7 @@ fn check_grant(
 }
 
 /// Permission: user.read
+#[utoipa::path(get, path = "/api/servers/{id}/users", tag = "subusers", summary = "List a server's subusers", params(("id" = String, Path, description = "Server id")), responses((status = 200, description = "The subusers", body = Vec<crate::api::openapi::shapes::Subuser>)))]
 pub async fn list(
     State(state): State<AppState>,
     p: Principal,
@@ -79,6 +82,7 @@ pub async fn list(
 }
 
 /// Permission: user.create
+#[utoipa::path(post, path = "/api/servers/{id}/users", tag = "subusers", summary = "Give a user permissions on a server", description = "Only server permissions the caller holds on this server can be given (403 otherwise).", params(("id" = String, Path, description = "Server id")), request_body = Invite, responses((status = 201, description = "The subuser", body = crate::api::openapi::shapes::Subuser)))]
 pub async fn invite(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -129,6 +133,7 @@ pub async fn invite(
 }
 
 /// Permission: user.update
+#[utoipa::path(patch, path = "/api/servers/{id}/users/{user_id}", tag = "subusers", summary = "Change a subuser's permissions", params(("id" = String, Path, description = "Server id"), ("user_id" = String, Path, description = "The subuser's user id")), request_body = Change, responses((status = 200, description = "The subuser", body = crate::api::openapi::shapes::Subuser)))]
 pub async fn update(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -166,6 +171,7 @@ pub async fn update(
 }
 
 /// Permission: user.delete
+#[utoipa::path(delete, path = "/api/servers/{id}/users/{user_id}", tag = "subusers", summary = "Remove a subuser", params(("id" = String, Path, description = "Server id"), ("user_id" = String, Path, description = "The subuser's user id")), responses((status = 204, description = "Removed")))]
 pub async fn remove(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,

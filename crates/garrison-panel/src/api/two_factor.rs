@@ -302,6 +302,7 @@ fn check_len(field: &str, value: &str) -> ApiResult<()> {
 }
 
 /// Permission: account.security. `GET /api/account/2fa`.
+#[utoipa::path(get, path = "/api/account/2fa", tag = "account", summary = "Two-factor status", responses((status = 200, description = "Status", body = crate::api::openapi::shapes::TwoFactorStatus)))]
 pub async fn status(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::AccountSecurity)?;
     let tf = state.store.two_factor(&p.user.id).await?;
@@ -321,6 +322,7 @@ pub async fn status(State(state): State<AppState>, p: Principal) -> ApiResult<Js
 
 /// Permission: account.security, session only. `POST /api/account/2fa/setup`: a new
 /// pending secret (replacing an unconfirmed one). 409 when 2FA is already enabled.
+#[utoipa::path(post, path = "/api/account/2fa/setup", tag = "account", summary = "Start 2FA enrolment", responses((status = 200, description = "A new pending secret", body = crate::api::openapi::shapes::TwoFactorSetup), (status = 409, description = "2FA is already enabled")))]
 pub async fn setup(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -348,7 +350,7 @@ pub async fn setup(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnableRequest {
     code: String,
@@ -356,6 +358,7 @@ pub struct EnableRequest {
 
 /// Permission: account.security, session only. `POST /api/account/2fa/enable`: confirms
 /// the pending secret with a code and answers the recovery codes, shown this once.
+#[utoipa::path(post, path = "/api/account/2fa/enable", tag = "account", summary = "Confirm 2FA with a code", request_body = EnableRequest, responses((status = 200, description = "Enabled; the recovery codes, shown this once", body = crate::api::openapi::shapes::RecoveryCodes), (status = 409, description = "Not set up, or already enabled")))]
 pub async fn enable(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -417,7 +420,7 @@ pub async fn enable(
     Ok(Json(json!({ "recovery_codes": codes })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisableRequest {
     password: String,
@@ -426,6 +429,7 @@ pub struct DisableRequest {
 
 /// Permission: account.security, session only. `POST /api/account/2fa/disable` with the
 /// password and a TOTP or recovery code: removes the secret and the recovery codes.
+#[utoipa::path(post, path = "/api/account/2fa/disable", tag = "account", summary = "Turn 2FA off", request_body = DisableRequest, responses((status = 200, description = "Disabled", body = crate::api::openapi::shapes::Enabled), (status = 401, description = "Wrong password (`invalid_credentials`)"), (status = 409, description = "2FA is not enabled")))]
 pub async fn disable(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -499,12 +503,13 @@ pub async fn disable(
 }
 
 /// Permission: admin.settings. `GET /api/admin/settings/require-two-factor`.
+#[utoipa::path(get, path = "/api/admin/settings/require-two-factor", tag = "admin", summary = "Whether every user must enrol in 2FA", responses((status = 200, description = "The setting", body = crate::api::openapi::shapes::Enabled)))]
 pub async fn get_required(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::AdminSettings)?;
     Ok(Json(json!({"enabled": required(&state.store).await?})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequireRequest {
     enabled: bool,
@@ -512,6 +517,7 @@ pub struct RequireRequest {
 
 /// Permission: admin.settings. `PUT /api/admin/settings/require-two-factor`: when on,
 /// users without 2FA are told at login to enrol.
+#[utoipa::path(put, path = "/api/admin/settings/require-two-factor", tag = "admin", summary = "Require 2FA of every user, or not", request_body = RequireRequest, responses((status = 200, description = "The new setting", body = crate::api::openapi::shapes::Enabled)))]
 pub async fn put_required(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,

@@ -28,7 +28,8 @@ use tokio::sync::broadcast::error::RecvError;
 /// Lines of history sent when a client connects (the node's ring buffer size).
 const HISTORY_LINES: usize = 1000;
 
-/// Permission: control.console. A ticket for one console connection, valid 60 s.
+/// Permission: server.read. A ticket for one console connection, valid 60 s.
+#[utoipa::path(post, path = "/api/servers/{id}/ws-ticket", tag = "servers", summary = "A one-time ticket for the console WebSocket", params(("id" = String, Path, description = "Server id")), responses((status = 200, description = "The ticket, valid 60 s", body = crate::api::openapi::shapes::WsTicket), (status = 503, description = "Too many open tickets")))]
 pub async fn ticket(
     State(state): State<AppState>,
     p: Principal,
@@ -51,6 +52,7 @@ pub async fn ticket(
 
 /// Permission: server.read to watch; each command or power action is checked as it
 /// arrives. Auth: session cookie, API key, or `?ticket=`.
+#[utoipa::path(get, path = "/api/servers/{id}/ws", tag = "servers", summary = "The console WebSocket", description = "Upgrade to a WebSocket: `hello`, `console.history`, then live events; accepts `command` (needs `control.console`) and `power` (needs `control.<action>`) messages. Auth by session cookie, API key, or `?ticket=`; a foreign `Origin` is refused (403).", params(("id" = String, Path, description = "Server id"), ("ticket" = Option<String>, Query, description = "A ticket from `POST /api/servers/{id}/ws-ticket`")), responses((status = 101, description = "Switching to the WebSocket protocol")))]
 pub async fn console(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
