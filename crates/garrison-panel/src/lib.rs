@@ -11,6 +11,7 @@ pub mod json;
 pub mod ratelimit;
 pub mod store;
 pub mod templates;
+pub mod tls;
 pub mod web;
 
 use garrison_proto::{Event, Node, PowerAction};
@@ -19,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
 use templates::{ResolveContext, Templates};
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ pub struct PanelConfig {
     pub resolve: ResolveContext,
     /// Serve the web UI from this directory instead of the embedded copy.
     pub web_dir: Option<std::path::PathBuf>,
+    /// Served over HTTPS: responses carry Strict-Transport-Security.
+    pub https: bool,
     /// API rate limits, login lockout and trusted proxies.
     pub rate_limits: ratelimit::RateLimitConfig,
 }
@@ -174,13 +176,20 @@ impl Panel {
 
     /// Serve the API until `shutdown` resolves, then stop every game server, persist
     /// their final states and end all tasks.
-    pub async fn serve(
+    pub async fn serve<L>(
         self,
-        listener: TcpListener,
+        listener: L,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<(), PanelError> {
+    ) -> Result<(), PanelError>
+    where
+        L: axum::serve::Listener<Addr = SocketAddr>,
+    {
         let app = api::router(self.state.clone());
         let tx = self.shutdown_tx.clone();
+        use axum::serve::ListenerExt;
+        // Wrapping any listener this way gives handlers the peer address
+        // (`ConnectInfo<SocketAddr>`), for plain TCP and TLS alike.
+        let listener = listener.tap_io(|_| {});
         let served = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -160,6 +160,36 @@ async fn main() {
         ));
     }
 
+    // Authenticated API reads beside a bare axum JSON handler, same load, same run.
+    {
+        let (conns, secs) = if full { (64, 10) } else { (4, 1) };
+        let g = Garrison::start_with_env(&[("GARRISON_RATE_LIMITS", "off")]).await;
+        for i in 0..servers {
+            g.create(json!({"name": format!("s{i}"), "template": "demo", "port": 41000 + i}))
+                .await;
+        }
+        let (_, list) = g.call("GET", "/api/servers", None).await;
+        let body = list.to_string();
+        let bare = bare_json_server(body.clone()).await;
+        let (rps, p50, p99) = load(&bare, None, conns, secs).await;
+        rows.push(Row(
+            format!(
+                "bare axum JSON handler ({} KiB), {conns} connections",
+                body.len() / 1024
+            ),
+            format!("{rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms"),
+        ));
+        let url = g.url("/api/servers");
+        let (grps, gp50, gp99) = load(&url, Some(&g.key), conns, secs).await;
+        rows.push(Row(
+            format!("GET /api/servers ({servers} servers, API key), {conns} connections"),
+            format!(
+                "{grps:.0} req/s, p50 {gp50:.2} ms, p99 {gp99:.2} ms; bare/garrison cost ratio {:.2}",
+                rps / grps.max(1.0)
+            ),
+        ));
+    }
+
     let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
     println!("\n| {:w$} | result |", "benchmark");
     println!("|{}|--------|", "-".repeat(w + 2));
@@ -180,4 +210,62 @@ fn proc_cpu_ticks(pid: u32) -> u64 {
     // utime and stime are fields 14 and 15; after ")" they are at 11 and 12.
     f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
         + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+/// A bare axum server answering `body` as JSON, for comparison; returns its URL.
+async fn bare_json_server(body: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let app = axum::Router::new().route(
+        "/api/servers",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { axum::Json(body) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/api/servers")
+}
+
+/// `conns` clients, each sending requests back to back for `secs` seconds.
+/// Returns requests per second, p50 and p99 latency in ms.
+async fn load(url: &str, key: Option<&str>, conns: usize, secs: u64) -> (f64, f64, f64) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(conns)
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (client, url, key) = (client.clone(), url.to_owned(), key.map(str::to_owned));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                let mut req = client.get(&url);
+                if let Some(k) = &key {
+                    req = req.bearer_auth(k);
+                }
+                let r = req.send().await.unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+                r.bytes().await.unwrap();
+                lat.push(t0.elapsed().as_secs_f64() * 1e3);
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (all.len() as f64 / elapsed, pct(0.5), pct(0.99))
 }

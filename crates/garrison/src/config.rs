@@ -23,6 +23,8 @@ struct FileConfig {
     session_idle_hours: Option<u64>,
     log: Option<String>,
     web_dir: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     trusted_proxies: Option<Vec<String>>,
     rate_limits: Option<FileRateLimits>,
 }
@@ -54,6 +56,8 @@ pub struct Config {
     pub log: String,
     /// Serve the web UI from this directory (UI development) instead of the built-in one.
     pub web_dir: Option<PathBuf>,
+    /// PEM certificate chain and key: serve HTTPS (and HSTS, Secure cookies).
+    pub tls: Option<(PathBuf, PathBuf)>,
     /// API rate limits, login lockout, and the trusted proxies (top-level
     /// `trusted_proxies`, as they decide every client IP, not only for limits).
     pub rate_limits: RateLimitConfig,
@@ -71,6 +75,8 @@ const ENV_KEYS: &[&str] = &[
     "GARRISON_SESSION_IDLE_HOURS",
     "GARRISON_LOG",
     "GARRISON_WEB_DIR",
+    "GARRISON_TLS_CERT",
+    "GARRISON_TLS_KEY",
     "GARRISON_TRUSTED_PROXIES",
     "GARRISON_RATE_LIMITS",
     "GARRISON_RATE_LIMIT_API_PER_MINUTE",
@@ -113,6 +119,7 @@ impl Config {
             session_idle_hours: 72,
             log: "info".into(),
             web_dir: None,
+            tls: None,
             rate_limits: RateLimitConfig::default(),
         };
         let file_src = format!("{} key", path.display());
@@ -143,6 +150,7 @@ impl Config {
         if let Some(v) = file.log {
             cfg.log = v;
         }
+        let (mut tls_cert, mut tls_key) = (file.tls_cert, file.tls_key);
         if let Some(v) = file.web_dir {
             cfg.web_dir = Some(check_web_dir(&v).with_context(|| format!("{file_src} `web_dir`"))?);
         }
@@ -228,6 +236,8 @@ impl Config {
                         .collect::<Result<_>>()
                         .with_context(ctx)?
                 }
+                "GARRISON_TLS_CERT" => tls_cert = Some(PathBuf::from(value)),
+                "GARRISON_TLS_KEY" => tls_key = Some(PathBuf::from(value)),
                 "GARRISON_RATE_LIMITS" => {
                     cfg.rate_limits.enabled = parse_bool(value).with_context(ctx)?
                 }
@@ -245,6 +255,21 @@ impl Config {
         if let Some(l) = listen_flag {
             cfg.listen = l;
         }
+        cfg.tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => {
+                for (name, p) in [("tls_cert", &cert), ("tls_key", &key)] {
+                    if !p.is_file() {
+                        bail!("{name}: {} is not a readable file", p.display());
+                    }
+                }
+                // Over HTTPS the session cookie is always Secure.
+                cfg.secure_cookies = true;
+                Some((cert, key))
+            }
+            (None, None) => None,
+            (Some(_), None) => bail!("tls_cert is set but tls_key is not: HTTPS needs both"),
+            (None, Some(_)) => bail!("tls_key is set but tls_cert is not: HTTPS needs both"),
+        };
         let rl = &cfg.rate_limits;
         if rl.lockout_max_secs < rl.lockout_base_secs {
             bail!(

@@ -35,7 +35,7 @@ enum Command {
     /// Settings come from DATA_DIR/garrison.toml, then GARRISON_* environment
     /// variables (GARRISON_LISTEN, GARRISON_DATABASE_URL, GARRISON_RUN_AS,
     /// GARRISON_SECURE_COOKIES, GARRISON_ALLOWED_ORIGINS, GARRISON_SESSION_TTL_HOURS,
-    /// GARRISON_LOG, GARRISON_WEB_DIR, GARRISON_TRUSTED_PROXIES, GARRISON_RATE_LIMITS=off,
+    /// GARRISON_LOG, GARRISON_WEB_DIR, GARRISON_TLS_CERT, GARRISON_TLS_KEY, GARRISON_TRUSTED_PROXIES, GARRISON_RATE_LIMITS=off,
     /// GARRISON_RATE_LIMIT_*), then flags. On the first start an `admin` account is created and
     /// its password printed once, unless GARRISON_ADMIN_PASSWORD sets it. SIGINT or
     /// SIGTERM stops every game server gracefully, then exits.
@@ -133,7 +133,15 @@ async fn serve(args: ServeArgs) -> Result<()> {
             servers_dir,
         },
         web_dir: cfg.web_dir.clone(),
+        https: cfg.tls.is_some(),
         rate_limits: cfg.rate_limits.clone(),
+    };
+    let tls = match &cfg.tls {
+        Some((cert, key)) => Some(
+            garrison_panel::tls::server_config(cert, key)
+                .context("settings `tls_cert`/`tls_key`")?,
+        ),
+        None => None,
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -161,12 +169,20 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
     }
     let addr = listener.local_addr().context("listener has no address")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "Garrison is listening on http://{addr} (data in {})",
+        "Garrison is listening on {scheme}://{addr} (data in {})",
         data_dir.display()
     );
     tracing::info!(%addr, database = panel.state().store.backend(), "garrison serve started");
-    panel.serve(listener, shutdown).await?;
+    match tls {
+        Some(config) => {
+            let listener = garrison_panel::tls::TlsListener::new(listener, config)
+                .context("cannot start the HTTPS listener")?;
+            panel.serve(listener, shutdown).await?
+        }
+        None => panel.serve(listener, shutdown).await?,
+    }
     tracing::info!("garrison serve stopped");
     Ok(())
 }

@@ -89,10 +89,39 @@ pub fn router(state: AppState) -> Router {
             crate::ratelimit::api_middleware,
         ));
     let web = crate::web::router(state.config.web_dir.clone());
-    Router::new()
+    let mut app = Router::new()
         .nest("/api", api)
         .merge(web)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(cors(&state.config.allowed_origins));
+    if state.config.https {
+        app = app.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        ));
+    }
+    app.layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Cross-origin requests are refused unless their origin is one of `allowed_origins`
+/// (then with credentials, so a panel UI hosted elsewhere can use the API).
+fn cors(allowed: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let origins: Vec<HeaderValue> = allowed
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .max_age(std::time::Duration::from_secs(600))
 }

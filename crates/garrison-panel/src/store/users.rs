@@ -268,16 +268,15 @@ impl Store {
         if idle_ms.is_some_and(|idle| now.saturating_sub(last) >= idle) {
             return Ok(None);
         }
-        if now.saturating_sub(last) >= LAST_USED_GRANULARITY_MS {
-            if let Err(e) =
+        if now.saturating_sub(last) >= LAST_USED_GRANULARITY_MS
+            && let Err(e) =
                 sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1")
                     .bind(token_hash)
                     .bind(now)
                     .execute(&self.pool)
                     .await
-            {
-                tracing::warn!(error = %e, "cannot record session use");
-            }
+        {
+            tracing::warn!(error = %e, "cannot record session use");
         }
         Ok(Some(user))
     }
