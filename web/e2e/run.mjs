@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { chromium, request } from 'playwright-core';
 import { ADMIN_PASSWORD, Garrison } from './harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -449,6 +449,348 @@ async function main() {
     await page.fill(tid('delete-name'), 'E2E demo');
     await page.click(tid('delete-dialog-confirm'));
     await visible(tid('dashboard-empty'));
+  });
+
+  // ---- Users, subusers, permissions, activity and audit (issue 4) ----
+
+  await step('admin: create the user "friend" on the admin Users page', async () => {
+    await page.click(tid('nav-admin'));
+    await page.waitForURL(/\/admin\/users$/);
+    await visible(`${tid('admin-user')}[data-username="admin"]`);
+    await page.click(tid('user-create-open'));
+    await page.fill(tid('nu-username'), 'no spaces please');
+    await page.fill(tid('nu-password'), 'friendly password');
+    await page.click(tid('user-create-submit'));
+    await visible(tid('error-username'));
+    if ((await page.getAttribute(tid('nu-username'), 'aria-invalid')) !== 'true') throw new Error('username not marked invalid');
+    await page.fill(tid('nu-username'), 'friend');
+    await page.fill(tid('nu-email'), 'friend@example.test');
+    await page.click(tid('user-create-submit'));
+    await visible(tid('user-created'));
+    await visible(`${tid('admin-user')}[data-username="friend"]`);
+    await visible(tid('admin-stats'));
+    // Edit: make friend's email go away, then back.
+    const row = `${tid('admin-user')}[data-username="friend"]`;
+    await page.click(`${row} ${tid('user-edit')}`);
+    await page.fill(`${row} ${tid('eu-email')}`, 'not an email');
+    await page.click(`${row} ${tid('user-edit-save')}`);
+    await visible(`${row} ${tid('error-email')}`);
+    await page.fill(`${row} ${tid('eu-email')}`, 'friend@example.test');
+    await page.click(`${row} ${tid('user-edit-cancel')}`);
+    // Nobody deletes themselves: the admin row has no delete button.
+    if (await page.locator(`${tid('admin-user')}[data-username="admin"] ${tid('user-delete')}`).count()) {
+      throw new Error('admin can try to delete themselves');
+    }
+    await shot('admin-users');
+  });
+
+  let sharedId;
+  await step('admin: create a server to share', async () => {
+    await page.click('a[href="/"] >> text=Servers');
+    await page.click(tid('create-first-server'));
+    await page.click(tid('template-demo'));
+    await page.fill(tid('create-name'), 'Shared demo');
+    await page.click(tid('create-submit'));
+    await page.waitForURL(/\/servers\/[^/]+\/console$/, { timeout: T });
+    sharedId = page.url().split('/').at(-2);
+    await badge('offline', 40_000);
+  });
+
+  await step('Users tab: invite friend with only control.start, edit, errors next to fields', async () => {
+    await page.click(tid('tab-users'));
+    await page.waitForURL(/\/users$/);
+    await visible(tid('users-empty'));
+    await page.click(tid('invite-open'));
+    await page.fill(tid('invite-username'), 'nobody-like-this');
+    await page.click(tid('invite-submit'));
+    await visible(tid('error-username'));
+    await page.fill(tid('invite-username'), 'friend');
+    const readBox = tid('invite-perm-server.read');
+    if (!(await page.isChecked(readBox)) || (await page.isEnabled(readBox))) throw new Error('server.read is not locked on');
+    // Keyboard: the permission checkboxes are reachable and toggled with Space.
+    await page.focus(tid('invite-perm-control.start'));
+    await page.keyboard.press('Space');
+    if (!(await page.isChecked(tid('invite-perm-control.start')))) throw new Error('Space did not tick control.start');
+    await shot('users-invite');
+    await page.click(tid('invite-submit'));
+    await visible(tid('invite-done'));
+    const row = `${tid('subuser')}[data-username="friend"]`;
+    await waitText(`${row} ${tid('subuser-perms')}`, 'control.start');
+    // Edit: add control.restart, then take it away again.
+    await page.click(`${row} ${tid('subuser-edit')}`);
+    await page.check(`${row} ${tid('edit-perm-control.restart')}`);
+    await page.click(`${row} ${tid('subuser-edit-save')}`);
+    await waitText(`${row} ${tid('subuser-perms')}`, 'control.restart');
+    await page.click(`${row} ${tid('subuser-edit')}`);
+    await page.uncheck(`${row} ${tid('edit-perm-control.restart')}`);
+    await page.click(`${row} ${tid('subuser-edit-save')}`);
+    await page.waitForFunction(
+      (s) => document.querySelector(s)?.textContent?.trim() === 'control.start',
+      `${row} ${tid('subuser-perms')}`,
+      { timeout: T },
+    );
+    await shot('users-tab');
+  });
+
+  await step('Activity tab lists the invite, filters by action prefix', async () => {
+    await page.click(tid('tab-activity'));
+    await page.waitForURL(/\/activity$/);
+    await visible(`${tid('audit-entry')}[data-action="server.subuser.create"]`);
+    await visible(`${tid('audit-entry')}[data-action="server.subuser.update"]`);
+    await page.fill(tid('activity-action'), 'server.subuser.create');
+    await page.click(tid('activity-apply'));
+    await page.waitForFunction(
+      () => {
+        const rows = [...document.querySelectorAll('[data-testid="audit-entry"]')];
+        return rows.length > 0 && rows.every((r) => r.getAttribute('data-action') === 'server.subuser.create');
+      },
+      null,
+      { timeout: T },
+    );
+    await shot('activity-tab');
+    await page.fill(tid('activity-action'), 'server.power');
+    await page.press(tid('activity-action'), 'Enter');
+    await visible(tid('activity-empty'));
+    await page.click(tid('activity-reset'));
+    await visible(tid('audit-entry'));
+  });
+
+  let friendPage;
+  let friendContext;
+  const friendShot = (name) => friendPage.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  await step('friend, in a fresh browser: sees the server with Start only', async () => {
+    friendContext = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' });
+    friendPage = await friendContext.newPage();
+    friendPage.on('pageerror', (e) => problems.push(`friend page error: ${e.message}`));
+    const f = (sel) => friendPage.locator(sel).first();
+    await friendPage.goto(base + '/');
+    await f(tid('login-form')).waitFor({ timeout: T });
+    await friendPage.fill(tid('login-username'), 'friend');
+    await friendPage.fill(tid('login-password'), 'friendly password');
+    await friendPage.click(tid('login-submit'));
+    const row = `${tid('server-row')}[data-server-id="${sharedId}"]`;
+    await f(row).waitFor({ timeout: T });
+    if (await friendPage.locator(tid('nav-admin')).count()) throw new Error('friend sees the admin link');
+    if (await friendPage.locator(tid('create-server-link')).count()) throw new Error('friend sees "New server"');
+    await friendPage.click(`${row} ${tid('server-link')}`);
+    await friendPage.waitForURL(/\/console$/);
+    await f(`${tid('connection-status')}[data-status="connected"]`).waitFor({ timeout: T });
+    await f(tid('power-start')).waitFor({ timeout: T });
+    for (const gone of ['power-stop', 'power-restart', 'power-kill', 'command-input', 'tab-users', 'tab-activity']) {
+      if (await friendPage.locator(tid(gone)).count()) throw new Error(`friend sees ${gone}`);
+    }
+    if (!(await friendPage.isEnabled(tid('power-start')))) throw new Error('Start is not enabled for friend');
+    await friendShot('friend-console');
+    await friendPage.setViewportSize({ width: 360, height: 740 });
+    const overflow = await friendPage.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 1) throw new Error(`friend's console scrolls sideways by ${overflow}px at 360px`);
+    await friendShot('friend-console-360');
+    await friendPage.setViewportSize({ width: 1280, height: 860 });
+    await friendPage.click(tid('tab-settings'));
+    await f(tid('settings-form')).waitFor({ timeout: T });
+    if (await friendPage.isEnabled(tid('settings-port'))) throw new Error('friend can edit the port');
+    if (await friendPage.isEnabled(tid('settings-name'))) throw new Error('friend can rename');
+    for (const gone of ['settings-save', 'delete-open']) {
+      if (await friendPage.locator(tid(gone)).count()) throw new Error(`friend sees ${gone}`);
+    }
+    await f(tid('settings-readonly')).waitFor({ timeout: T });
+    await friendShot('friend-settings');
+    await friendPage.goto(`${base}/servers/${sharedId}/users`);
+    await f(tid('tab-forbidden')).waitFor({ timeout: T });
+    await friendPage.goto(`${base}/admin/users`);
+    await f(tid('admin-only')).waitFor({ timeout: T });
+  });
+
+  await step('the API refuses stop for friend (403) but allows start', async () => {
+    const call = (action) =>
+      friendPage.evaluate(
+        async ([id, a]) => {
+          const r = await fetch(`/api/servers/${id}/power`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ action: a }),
+          });
+          return { status: r.status, body: await r.text() };
+        },
+        [sharedId, action],
+      );
+    const stop = await call('stop');
+    if (stop.status !== 403) throw new Error(`stop answered ${stop.status}: ${stop.body}`);
+    for (const [method, url] of [
+      ['GET', `/api/servers/${sharedId}/users`],
+      ['GET', `/api/servers/${sharedId}/activity`],
+      ['GET', '/api/admin/users'],
+    ]) {
+      const status = await friendPage.evaluate(async ([m, u]) => (await fetch(u, { method: m })).status, [method, url]);
+      if (status !== 403) throw new Error(`${method} ${url} answered ${status} for friend`);
+    }
+    await friendPage.goto(`${base}/servers/${sharedId}/console`);
+    await friendPage.locator(`${tid('connection-status')}[data-status="connected"]`).waitFor({ timeout: T });
+    await friendPage.click(tid('power-start'));
+    await friendPage.locator(`${tid('state-badge')}[data-state="running"]`).first().waitFor({ timeout: T });
+    // Running: friend still has no Stop.
+    if (await friendPage.locator(tid('power-stop')).count()) throw new Error('friend sees Stop while running');
+  });
+
+  await step('admin audit log shows the invite; filters by user, action, server and dates', async () => {
+    await page.goto(base + '/admin/audit');
+    await visible(tid('audit-list'));
+    await page.fill(tid('audit-action'), 'server.subuser');
+    await page.selectOption(tid('audit-server'), sharedId);
+    const today = new Date();
+    const day = `${today.getFullYear()}-${String(today.getMonth() + 1).padStart(2, '0')}-${String(today.getDate()).padStart(2, '0')}`;
+    await page.fill(tid('audit-from'), day);
+    await page.fill(tid('audit-to'), day);
+    await page.click(tid('audit-apply'));
+    const invite = `${tid('audit-entry')}[data-action="server.subuser.create"]`;
+    await visible(invite);
+    if (!(await textOf(invite)).includes('friend')) throw new Error('the invite entry does not name friend');
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('[data-testid="audit-entry"]')].every((r) => r.getAttribute('data-action').startsWith('server.subuser')),
+      null,
+      { timeout: T },
+    );
+    await shot('audit-log');
+    // friend's own actions: their start.
+    await page.click(tid('audit-reset'));
+    const friendId = await page.evaluate(
+      async () => (await (await fetch('/api/admin/users')).json()).find((u) => u.username === 'friend').id,
+    );
+    await page.selectOption(tid('audit-user'), friendId);
+    await page.click(tid('audit-apply'));
+    await visible(`${tid('audit-entry')}[data-action^="server.power"]`);
+    // A range that ends before it starts is refused next to the field.
+    await page.click(tid('audit-reset'));
+    await page.fill(tid('audit-from'), '2030-01-02');
+    await page.fill(tid('audit-to'), '2030-01-01');
+    await page.click(tid('audit-apply'));
+    await visible(tid('error-to'));
+    await page.click(tid('audit-reset'));
+    await visible(tid('audit-entry'));
+  });
+
+  await step('audit log pages with "load more"', async () => {
+    // Enough entries for a second page: the admin renames the server back and forth.
+    await page.evaluate(async (id) => {
+      for (let i = 0; i < 30; i++) {
+        await fetch(`/api/servers/${id}`, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: i % 2 ? 'Shared demo' : 'Shared demo 2' }),
+        });
+      }
+    }, sharedId);
+    await page.goto(base + '/admin/audit');
+    await visible(tid('audit-more'));
+    const before = await page.locator(tid('audit-entry')).count();
+    await page.click(tid('audit-more'));
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid="audit-entry"]').length > n, before, { timeout: T });
+    const ids = await page.locator(tid('audit-entry')).evaluateAll((els) => els.length);
+    if (ids <= before) throw new Error('load more added nothing');
+  });
+
+  await step('account: sessions list marks this device; revoking another session ends it', async () => {
+    const other = await request.newContext({ baseURL: base });
+    const login = await other.post('/api/auth/login', { data: { username: 'admin', password: NEW_PASSWORD } });
+    if (!login.ok()) throw new Error(`second login answered ${login.status()}`);
+    if ((await other.get('/api/account')).status() !== 200) throw new Error('second session does not work');
+    await page.goto(base + '/account');
+    await visible(`${tid('session-item')}[data-current="true"] ${tid('session-current')}`);
+    const others = `${tid('session-item')}[data-current="false"]`;
+    await visible(others);
+    const n = await page.locator(others).count();
+    await page.locator(`${others} ${tid('session-revoke')}`).first().click();
+    await page.waitForFunction(
+      (want) => document.querySelectorAll('[data-testid="session-item"][data-current="false"]').length === want,
+      n - 1,
+      { timeout: T },
+    );
+    // Revoke every other one: the second login is among them.
+    while (await page.locator(others).count()) {
+      const left = await page.locator(others).count();
+      await page.locator(`${others} ${tid('session-revoke')}`).first().click();
+      await page.waitForFunction(
+        (want) => document.querySelectorAll('[data-testid="session-item"][data-current="false"]').length === want,
+        left - 1,
+        { timeout: T },
+      );
+    }
+    const status = (await other.get('/api/account')).status();
+    if (status !== 401) throw new Error(`revoked session still answers ${status}`);
+    await other.dispose();
+    await visible(tid('session-current'));
+  });
+
+  await step('account: an API key with a permission scope, allowed IPs and expiry', async () => {
+    await page.fill(tid('key-name'), 'scoped key');
+    await page.check(tid('key-scope-some'));
+    await page.click(tid('key-create'));
+    await visible(tid('error-permissions'));
+    await page.check(tid('key-perm-server.read'));
+    await page.check(tid('key-perm-control.start'));
+    await page.fill(tid('key-ips'), 'not-an-address');
+    await page.fill(tid('key-expiry'), `${new Date().getFullYear() + 1}-06-30`);
+    await page.click(tid('key-create'));
+    await visible(tid('error-allowed_ips'));
+    if ((await page.getAttribute(tid('key-ips'), 'aria-invalid')) !== 'true') throw new Error('IP ranges not marked invalid');
+    await page.fill(tid('key-ips'), '10.0.0.0/8\n127.0.0.1');
+    await page.click(tid('key-create'));
+    await visible(tid('new-key'));
+    const item = `${tid('key-item')} >> text=scoped key`;
+    await visible(item);
+    await waitText(tid('key-scope'), 'server.read, control.start');
+    await waitText(tid('key-limits'), '10.0.0.0/8, 127.0.0.1');
+    await waitText(tid('key-limits'), 'expires');
+    await page.click(tid('new-key-dismiss'));
+    await shot('account-sessions-keys');
+  });
+
+  await step('new pages at 360 px, 4K and in dark mode', async () => {
+    const pages = [
+      [`/servers/${sharedId}/users`, 'users-tab', 'user-list'],
+      [`/servers/${sharedId}/activity`, 'activity-tab', 'audit-list'],
+      ['/admin/users', 'admin-users', 'admin-user-list'],
+      ['/admin/audit', 'audit-log', 'audit-list'],
+      ['/account', 'account-sessions-keys', 'session-list'],
+    ];
+    for (const [width, height, suffix] of [
+      [360, 740, '360'],
+      [3840, 2160, '4k'],
+    ]) {
+      await page.setViewportSize({ width, height });
+      for (const [url, name, ready] of pages) {
+        await page.goto(base + url);
+        await visible(tid(ready));
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        if (overflow > 1) throw new Error(`${url} scrolls sideways by ${overflow}px at ${width}px`);
+        if (suffix === '360') await shot(`${name}-360`);
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    for (const [url, name, ready] of pages) {
+      await page.goto(base + url);
+      await visible(tid(ready));
+      await shot(`${name}-dark`);
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  await step('remove friend from the server, then delete the user', async () => {
+    await page.goto(`${base}/servers/${sharedId}/users`);
+    const row = `${tid('subuser')}[data-username="friend"]`;
+    await page.click(`${row} ${tid('subuser-remove')}`);
+    await visible(tid('remove-user-dialog'));
+    await page.click(tid('remove-user-dialog-confirm'));
+    await visible(tid('users-empty'));
+    // friend's dashboard no longer lists it.
+    await friendPage.goto(base + '/');
+    await friendPage.locator(tid('dashboard-empty')).waitFor({ timeout: T });
+    await page.goto(base + '/admin/users');
+    await page.click(`${tid('admin-user')}[data-username="friend"] ${tid('user-delete')}`);
+    await page.click(tid('delete-user-dialog-confirm'));
+    await page.locator(`${tid('admin-user')}[data-username="friend"]`).waitFor({ state: 'detached', timeout: T });
+    await friendContext.close();
   });
 
 }

@@ -11,6 +11,12 @@ describe('routes', () => {
     expect(parseRoute('/servers/abc/stats')).toEqual({ page: 'server', id: 'abc', tab: 'stats' });
     expect(parseRoute('/servers/abc/nope')).toEqual({ page: 'notfound' });
     expect(parseRoute('/what')).toEqual({ page: 'notfound' });
+    expect(parseRoute('/servers/abc/users')).toEqual({ page: 'server', id: 'abc', tab: 'users' });
+    expect(parseRoute('/servers/abc/activity')).toEqual({ page: 'server', id: 'abc', tab: 'activity' });
+    expect(parseRoute('/admin')).toEqual({ page: 'admin-users' });
+    expect(parseRoute('/admin/users')).toEqual({ page: 'admin-users' });
+    expect(parseRoute('/admin/audit')).toEqual({ page: 'admin-audit' });
+    expect(parseRoute('/admin/nope')).toEqual({ page: 'notfound' });
   });
 
   it('round-trips server paths', () => {

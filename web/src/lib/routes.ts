@@ -5,10 +5,12 @@ export type Route =
   | { page: 'create' }
   | { page: 'account' }
   | { page: 'server'; id: string; tab: ServerTab }
+  | { page: 'admin-users' }
+  | { page: 'admin-audit' }
   | { page: 'notfound' };
 
-export type ServerTab = 'console' | 'stats' | 'settings';
-export const SERVER_TABS: ServerTab[] = ['console', 'stats', 'settings'];
+export type ServerTab = 'console' | 'stats' | 'settings' | 'users' | 'activity';
+export const SERVER_TABS: ServerTab[] = ['console', 'stats', 'settings', 'users', 'activity'];
 
 export function parseRoute(pathname: string): Route {
   const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -17,6 +19,10 @@ export function parseRoute(pathname: string): Route {
     if (parts[0] === 'login') return { page: 'login' };
     if (parts[0] === 'account') return { page: 'account' };
     if (parts[0] === 'servers') return { page: 'dashboard' };
+  }
+  if (parts[0] === 'admin') {
+    if (parts.length === 1 || (parts.length === 2 && parts[1] === 'users')) return { page: 'admin-users' };
+    if (parts.length === 2 && parts[1] === 'audit') return { page: 'admin-audit' };
   }
   if (parts[0] === 'servers' && parts.length >= 2) {
     if (parts[1] === 'new' && parts.length === 2) return { page: 'create' };
