@@ -10,16 +10,11 @@ use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Duration;
 
-/// Whether handlers record `via` yet. Existing call sites use the old `Store::audit`
-/// (no via) until they move to `garrison_panel::audit::record`; then flip this so the
-/// test insists on it.
-const VIA_RECORDED: bool = false;
-
 const PASSWORD: &str = "a long password";
 
 fn check_via(e: &Value, want: Option<&str>) {
     let ok = match want {
-        Some(w) => e["via"] == w || (!VIA_RECORDED && e["via"].is_null()),
+        Some(w) => e["via"] == w,
         None => e["via"].is_null(),
     };
     assert!(ok, "via should be {want:?}: {e}");

@@ -61,16 +61,16 @@ pub async fn change_password(
         .store
         .delete_user_sessions(&p.user.id, keep.as_deref())
         .await?;
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "user.password_change",
-            Some(&p.user.id),
-            Some(&addr.ip().to_string()),
-            &json!({}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&addr.ip().to_string()),
+        "user.password_change",
+        None,
+        Some(&p.user.id),
+        &json!({}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -186,16 +186,16 @@ pub async fn create_key(
             &limits,
         )
         .await?;
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "api_key.create",
-            Some(&key.id),
-            Some(&addr.ip().to_string()),
-            &json!({"name": name}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&addr.ip().to_string()),
+        "api_key.create",
+        None,
+        Some(&key.id),
+        &json!({"name": name}),
+    )
+    .await?;
     let mut body = key_json(&key);
     body["key"] = json!(secret);
     Ok((StatusCode::CREATED, Json(body)))
@@ -213,16 +213,16 @@ pub async fn delete_key(
     if !state.store.delete_api_key(&p.user.id, &id).await? {
         return Err(ApiError::NotFound(format!("API key {id}")));
     }
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "api_key.delete",
-            Some(&id),
-            Some(&addr.ip().to_string()),
-            &json!({}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&addr.ip().to_string()),
+        "api_key.delete",
+        None,
+        Some(&id),
+        &json!({}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -265,15 +265,15 @@ pub async fn delete_session(
     if !state.store.delete_session_by_id(&p.user.id, &id).await? {
         return Err(ApiError::NotFound(format!("session {id}")));
     }
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "session.revoke",
-            Some(&p.user.id),
-            Some(&addr.ip().to_string()),
-            &json!({"session": id}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&addr.ip().to_string()),
+        "session.revoke",
+        None,
+        Some(&p.user.id),
+        &json!({"session": id}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

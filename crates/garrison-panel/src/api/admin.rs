@@ -120,16 +120,16 @@ pub async fn create_user(
         }
         None => user,
     };
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "user.create",
-            Some(&user.id),
-            Some(&addr.ip().to_string()),
-            &json!({"username": user.username, "is_admin": user.is_admin}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&addr.ip().to_string()),
+        "user.create",
+        None,
+        Some(&user.id),
+        &json!({"username": user.username, "is_admin": user.is_admin}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
@@ -232,21 +232,21 @@ pub async fn update_user(
         state.store.set_password_hash(&id, &hash).await?;
         state.store.delete_user_sessions(&id, None).await?;
     }
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "user.update",
-            Some(&id),
-            Some(&addr.ip().to_string()),
-            &json!({
-                "username": req.username,
-                "is_admin": req.is_admin,
-                "disabled": req.disabled,
-                "password_changed": password_changed,
-            }),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&addr.ip().to_string()),
+        "user.update",
+        None,
+        Some(&id),
+        &json!({
+            "username": req.username,
+            "is_admin": req.is_admin,
+            "disabled": req.disabled,
+            "password_changed": password_changed,
+        }),
+    )
+    .await?;
     Ok(Json(user_json(&user)))
 }
 
@@ -268,15 +268,15 @@ pub async fn delete_user(
     if !state.store.delete_user(&id).await? {
         return Err(ApiError::NotFound(format!("user {id}")));
     }
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "user.delete",
-            Some(&id),
-            Some(&addr.ip().to_string()),
-            &json!({}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&addr.ip().to_string()),
+        "user.delete",
+        None,
+        Some(&id),
+        &json!({}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -113,13 +113,15 @@ async fn start_session(
         .await?;
     state
         .store
-        .audit(
-            Some(&user.id),
-            "auth.login",
-            Some(&user.id),
-            Some(ip),
-            &detail,
-        )
+        .audit_entry(&crate::store::NewAudit {
+            user_id: Some(&user.id),
+            via: Some(crate::audit::VIA_SESSION),
+            ip: Some(ip),
+            server_id: None,
+            action: "auth.login",
+            target: Some(&user.id),
+            detail: &detail,
+        })
         .await?;
     let secure = if state.config.secure_cookies {
         "; Secure"

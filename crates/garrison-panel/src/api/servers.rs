@@ -278,16 +278,16 @@ pub async fn create(
         let _ = state.store.delete_server(&record.id).await;
         return Err(e.into());
     }
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "server.create",
-            Some(record.id.as_str()),
-            Some(&ip(&addr)),
-            &json!({"name": record.name, "template": record.template, "port": record.port}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&ip(&addr)),
+        "server.create",
+        Some(&record.id),
+        Some(record.id.as_str()),
+        &json!({"name": record.name, "template": record.template, "port": record.port}),
+    )
+    .await?;
     // Install writes the template's files and runs its install step; the server is
     // `installing` until it ends.
     if template.install.is_some() || !template.seed_files.is_empty() {
@@ -347,16 +347,16 @@ pub async fn update(
         let _ = state.store.update_server(&before).await;
         return Err(e.into());
     }
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "server.update",
-            Some(&id),
-            Some(&ip(&addr)),
-            &json!({}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&ip(&addr)),
+        "server.update",
+        Some(&r.id),
+        Some(&id),
+        &json!({}),
+    )
+    .await?;
     Ok(Json(view(&state, &p, &load(&state, &id).await?).await?))
 }
 
@@ -376,16 +376,16 @@ pub async fn remove(
     }
     state.store.delete_server(&r.id).await?;
     state.hub.remove(&r.id);
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "server.delete",
-            Some(&id),
-            Some(&ip(&addr)),
-            &json!({"name": r.name}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&ip(&addr)),
+        "server.delete",
+        Some(&r.id),
+        Some(&id),
+        &json!({"name": r.name}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -424,16 +424,16 @@ pub async fn do_power(
     authorize_server(state, p, Permission::for_power(action), server).await?;
     let id = &server.id;
     state.node.power(id, action).await?;
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            &format!("server.power.{}", action.as_str()),
-            Some(id.as_str()),
-            ip,
-            &json!({}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        ip,
+        &format!("server.power.{}", action.as_str()),
+        Some(id),
+        Some(id.as_str()),
+        &json!({}),
+    )
+    .await?;
     Ok(state.node.state(id).await?)
 }
 
@@ -497,16 +497,16 @@ pub async fn do_command(
         }
         Err(e) => return Err(e.into()),
     }
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "server.command",
-            Some(id.as_str()),
-            ip,
-            &json!({"command": command}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        ip,
+        "server.command",
+        Some(id),
+        Some(id.as_str()),
+        &json!({"command": command}),
+    )
+    .await?;
     Ok(())
 }
 

@@ -112,16 +112,16 @@ pub async fn invite(
         .store
         .add_subuser(&server.id, &user.id, &perms)
         .await?;
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "server.subuser.create",
-            Some(server.id.as_str()),
-            Some(&addr.ip().to_string()),
-            &json!({"user_id": user.id, "username": user.username, "permissions": perms}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&addr.ip().to_string()),
+        "server.subuser.create",
+        Some(&server.id),
+        Some(server.id.as_str()),
+        &json!({"user_id": user.id, "username": user.username, "permissions": perms}),
+    )
+    .await?;
     let added = state
         .store
         .list_subusers(&server.id)
@@ -152,16 +152,16 @@ pub async fn update(
     {
         return Err(ApiError::NotFound(format!("subuser {user_id}")));
     }
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "server.subuser.update",
-            Some(server.id.as_str()),
-            Some(&addr.ip().to_string()),
-            &json!({"user_id": user_id, "permissions": perms}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&addr.ip().to_string()),
+        "server.subuser.update",
+        Some(&server.id),
+        Some(server.id.as_str()),
+        &json!({"user_id": user_id, "permissions": perms}),
+    )
+    .await?;
     let users = state.store.list_subusers(&server.id).await?;
     let s = users
         .iter()
@@ -184,15 +184,15 @@ pub async fn remove(
     if !state.store.remove_subuser(&server.id, &user_id).await? {
         return Err(ApiError::NotFound(format!("subuser {user_id}")));
     }
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "server.subuser.delete",
-            Some(server.id.as_str()),
-            Some(&addr.ip().to_string()),
-            &json!({"user_id": user_id}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&addr.ip().to_string()),
+        "server.subuser.delete",
+        Some(&server.id),
+        Some(server.id.as_str()),
+        &json!({"user_id": user_id}),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

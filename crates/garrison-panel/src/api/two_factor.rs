@@ -334,16 +334,16 @@ pub async fn setup(
         .store
         .put_pending_two_factor(&p.user.id, &secret)
         .await?;
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "user.two_factor_setup",
-            Some(&p.user.id),
-            Some(&ip(&addr)),
-            &json!({}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&ip(&addr)),
+        "user.two_factor_setup",
+        None,
+        Some(&p.user.id),
+        &json!({}),
+    )
+    .await?;
     Ok(Json(json!({
         "secret": secret,
         "otpauth_uri": otpauth_uri(&p.user.username, &secret),
@@ -407,16 +407,16 @@ pub async fn enable(
             },
             other => other.into(),
         })?;
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "user.two_factor_enable",
-            Some(&p.user.id),
-            Some(&ip(&addr)),
-            &json!({}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&ip(&addr)),
+        "user.two_factor_enable",
+        None,
+        Some(&p.user.id),
+        &json!({}),
+    )
+    .await?;
     Ok(Json(json!({ "recovery_codes": codes })))
 }
 
@@ -443,16 +443,16 @@ pub async fn disable(
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
     {
-        state
-            .store
-            .audit(
-                Some(&p.user.id),
-                "user.two_factor_disable_failed",
-                Some(&p.user.id),
-                Some(&ip(&addr)),
-                &json!({"reason": "password"}),
-            )
-            .await?;
+        crate::audit::record(
+            &state,
+            &p,
+            Some(&ip(&addr)),
+            "user.two_factor_disable_failed",
+            None,
+            Some(&p.user.id),
+            &json!({"reason": "password"}),
+        )
+        .await?;
         return Err(ApiError::InvalidCredentials);
     }
     let enabled = state
@@ -473,32 +473,32 @@ pub async fn disable(
     };
     let kind = factor.kind();
     if !use_factor(&state.store, &p.user.id, factor).await? {
-        state
-            .store
-            .audit(
-                Some(&p.user.id),
-                "user.two_factor_disable_failed",
-                Some(&p.user.id),
-                Some(&ip(&addr)),
-                &json!({"reason": "code"}),
-            )
-            .await?;
+        crate::audit::record(
+            &state,
+            &p,
+            Some(&ip(&addr)),
+            "user.two_factor_disable_failed",
+            None,
+            Some(&p.user.id),
+            &json!({"reason": "code"}),
+        )
+        .await?;
         return Err(ApiError::invalid(
             "code",
             "the code is not correct (or was already used)",
         ));
     }
     state.store.disable_two_factor(&p.user.id).await?;
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "user.two_factor_disable",
-            Some(&p.user.id),
-            Some(&ip(&addr)),
-            &json!({"with": kind}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&ip(&addr)),
+        "user.two_factor_disable",
+        None,
+        Some(&p.user.id),
+        &json!({"with": kind}),
+    )
+    .await?;
     Ok(Json(json!({"enabled": false})))
 }
 
@@ -529,16 +529,16 @@ pub async fn put_required(
         .store
         .put_setting(REQUIRE_SETTING, &json!(req.enabled))
         .await?;
-    state
-        .store
-        .audit(
-            Some(&p.user.id),
-            "settings.update",
-            Some(REQUIRE_SETTING),
-            Some(&ip(&addr)),
-            &json!({"require_two_factor": req.enabled}),
-        )
-        .await?;
+    crate::audit::record(
+        &state,
+        &p,
+        Some(&ip(&addr)),
+        "settings.update",
+        None,
+        Some(REQUIRE_SETTING),
+        &json!({"require_two_factor": req.enabled}),
+    )
+    .await?;
     Ok(Json(json!({"enabled": req.enabled})))
 }
 
