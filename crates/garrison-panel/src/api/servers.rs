@@ -425,8 +425,8 @@ pub async fn do_power(
     let id = &server.id;
     state.node.power(id, action).await?;
     crate::audit::record(
-        &state,
-        &p,
+        state,
+        p,
         ip,
         &format!("server.power.{}", action.as_str()),
         Some(id),
@@ -498,8 +498,8 @@ pub async fn do_command(
         Err(e) => return Err(e.into()),
     }
     crate::audit::record(
-        &state,
-        &p,
+        state,
+        p,
         ip,
         "server.command",
         Some(id),
