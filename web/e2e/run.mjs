@@ -605,9 +605,10 @@ async function main() {
     const call = (action) =>
       friendPage.evaluate(
         async ([id, a]) => {
+          const csrf = (document.cookie.match(/garrison_csrf=([^;]+)/) || [])[1] || '';
           const r = await fetch(`/api/servers/${id}/power`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
             body: JSON.stringify({ action: a }),
           });
           return { status: r.status, body: await r.text() };
@@ -615,7 +616,7 @@ async function main() {
         [sharedId, action],
       );
     const stop = await call('stop');
-    if (stop.status !== 403) throw new Error(`stop answered ${stop.status}: ${stop.body}`);
+    if (stop.status !== 403 || !stop.body.includes('control.stop')) throw new Error(`stop answered ${stop.status}: ${stop.body}`);
     for (const [method, url] of [
       ['GET', `/api/servers/${sharedId}/users`],
       ['GET', `/api/servers/${sharedId}/activity`],
@@ -672,10 +673,11 @@ async function main() {
   await step('audit log pages with "load more"', async () => {
     // Enough entries for a second page: the admin renames the server back and forth.
     await page.evaluate(async (id) => {
+      const csrf = (document.cookie.match(/garrison_csrf=([^;]+)/) || [])[1] || '';
       for (let i = 0; i < 30; i++) {
         await fetch(`/api/servers/${id}`, {
           method: 'PATCH',
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
           body: JSON.stringify({ name: i % 2 ? 'Shared demo' : 'Shared demo 2' }),
         });
       }

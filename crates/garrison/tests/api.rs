@@ -275,7 +275,7 @@ async fn auth_sessions_keys_and_tickets() {
     let cookie = g.login("admin", ADMIN_PASSWORD).await.unwrap();
     let r = http
         .get(g.url("/api/account"))
-        .header("cookie", &cookie)
+        .session(&cookie)
         .send()
         .await
         .unwrap();
@@ -287,18 +287,79 @@ async fn auth_sessions_keys_and_tickets() {
     // A cookie-authenticated change from a foreign page is refused.
     let r = http
         .post(g.url("/api/account/api-keys"))
-        .header("cookie", &cookie)
+        .session(&cookie)
         .header("origin", "https://evil.example")
         .json(&json!({"name": "csrf"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // A cookie write without the CSRF token (or with a wrong one) is refused too, and
+    // changes nothing; reads need no token.
+    let session_only = cookie
+        .split("; ")
+        .find(|c| c.starts_with("garrison_session="))
+        .unwrap();
+    for token in [None, Some("0".repeat(64))] {
+        let mut req = http
+            .post(g.url("/api/account/api-keys"))
+            .header("cookie", &cookie)
+            .json(&json!({"name": "csrf"}));
+        if let Some(t) = &token {
+            req = req.header("x-csrf-token", t);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "token {token:?}");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("x-csrf-token"),
+            "{v}"
+        );
+    }
+    let r = http
+        .get(g.url("/api/account/api-keys"))
+        .header("cookie", session_only)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let listed: Value = r.json().await.unwrap();
+    assert!(
+        !listed.to_string().contains("\"csrf\""),
+        "a refused write went through: {listed}"
+    );
+    // The session cookie is HttpOnly and Lax; the CSRF cookie is readable by the page.
+    let r = http
+        .post(g.url("/api/auth/login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let set: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        set.iter().any(|c| c.starts_with("garrison_session=")
+            && c.contains("HttpOnly")
+            && c.contains("SameSite=Lax")),
+        "{set:?}"
+    );
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("garrison_csrf=") && !c.contains("HttpOnly")),
+        "{set:?}"
+    );
 
     // Keys: shown once, listed without the secret, revocable.
     let r = http
         .post(g.url("/api/account/api-keys"))
-        .header("cookie", &cookie)
+        .session(&cookie)
         .json(&json!({"name": "bot"}))
         .send()
         .await
@@ -325,7 +386,7 @@ async fn auth_sessions_keys_and_tickets() {
     let kid = created["id"].as_str().unwrap();
     let r = http
         .delete(g.url(&format!("/api/account/api-keys/{kid}")))
-        .header("cookie", &cookie)
+        .session(&cookie)
         .send()
         .await
         .unwrap();
@@ -394,14 +455,14 @@ async fn auth_sessions_keys_and_tickets() {
     // Logout ends the session.
     let r = http
         .post(g.url("/api/auth/logout"))
-        .header("cookie", &cookie)
+        .session(&cookie)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = http
         .get(g.url("/api/account"))
-        .header("cookie", &cookie)
+        .session(&cookie)
         .send()
         .await
         .unwrap();

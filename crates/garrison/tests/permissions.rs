@@ -134,7 +134,7 @@ async fn user_key(g: &Garrison, username: &str, body: Value) -> String {
     let r = g
         .http
         .post(g.url("/api/account/api-keys"))
-        .header("cookie", cookie)
+        .session(&cookie)
         .json(&body)
         .send()
         .await

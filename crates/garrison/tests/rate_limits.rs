@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ADMIN_PASSWORD, Garrison};
+use common::{ADMIN_PASSWORD, AsSession, Garrison};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -126,7 +126,7 @@ async fn an_api_flood_is_limited_per_key_and_spares_other_callers() {
     let r = g
         .http
         .post(g.url("/api/account/api-keys"))
-        .header("cookie", &cookie)
+        .session(&cookie)
         .json(&json!({"name": "second"}))
         .send()
         .await
@@ -186,7 +186,7 @@ async fn an_api_flood_is_limited_per_key_and_spares_other_callers() {
         let r = g
             .http
             .get(g.url("/api/account"))
-            .header("cookie", &cookie)
+            .session(&cookie)
             .send()
             .await
             .unwrap();

@@ -11,7 +11,7 @@ use std::time::Duration;
 async fn get_with_cookie(g: &Garrison, cookie: &str, path: &str) -> StatusCode {
     g.http
         .get(g.url(path))
-        .header("cookie", cookie)
+        .session(cookie)
         .send()
         .await
         .unwrap()
@@ -146,7 +146,7 @@ async fn sessions_are_listed_revoked_and_end_on_password_change_or_disable() {
     let r = g
         .http
         .get(g.url("/api/account/sessions"))
-        .header("cookie", &c1)
+        .session(&c1)
         .send()
         .await
         .unwrap();
@@ -171,7 +171,7 @@ async fn sessions_are_listed_revoked_and_end_on_password_change_or_disable() {
             "/api/account/sessions/{}",
             other["id"].as_str().unwrap()
         )))
-        .header("cookie", &c1)
+        .session(&c1)
         .send()
         .await
         .unwrap();
@@ -190,7 +190,7 @@ async fn sessions_are_listed_revoked_and_end_on_password_change_or_disable() {
     let r = g
         .http
         .post(g.url("/api/account/password"))
-        .header("cookie", &c1)
+        .session(&c1)
         .json(&json!({"current_password": "a long password", "new_password": "another long one"}))
         .send()
         .await
@@ -209,7 +209,7 @@ async fn sessions_are_listed_revoked_and_end_on_password_change_or_disable() {
     let r = g
         .http
         .post(g.url("/api/account/api-keys"))
-        .header("cookie", &c1)
+        .session(&c1)
         .json(&json!({"name": "bobs"}))
         .send()
         .await

@@ -51,11 +51,25 @@ export function setUnauthorizedHandler(fn: () => void) {
   onUnauthorized = fn;
 }
 
+/** The value of cookie `name` in a `document.cookie` string. */
+export function cookieValue(cookies: string, name: string): string | undefined {
+  for (const part of cookies.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return undefined;
+}
+
 export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  // Writes with the session cookie must echo the CSRF cookie, which only pages of this
+  // origin can read.
+  const csrf = typeof document === 'undefined' ? undefined : cookieValue(document.cookie, 'garrison_csrf');
+  if (csrf && method !== 'GET' && method !== 'HEAD') headers['x-csrf-token'] = csrf;
   const init: RequestInit = {
     method,
     credentials: 'same-origin',
-    headers: { accept: 'application/json' },
+    headers,
   };
   if (body !== undefined) {
     (init.headers as Record<string, string>)['content-type'] = 'application/json';

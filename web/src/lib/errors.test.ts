@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError, isSessionLost, toApiError } from './api';
+import { ApiError, cookieValue, isSessionLost, toApiError } from './api';
 import { actionError, errId, formErrors } from './errors';
 
 const invalid = (field: string, message = 'bad') =>
@@ -57,5 +57,14 @@ describe('formErrors', () => {
 
   it('makes safe element ids', () => {
     expect(errId('variables.map_size')).toBe('err-variables-map_size');
+  });
+});
+
+describe('cookieValue', () => {
+  it('finds the CSRF cookie among others', () => {
+    expect(cookieValue('a=1; garrison_csrf=abc=; b=2', 'garrison_csrf')).toBe('abc=');
+    expect(cookieValue('garrison_csrf=x', 'garrison_csrf')).toBe('x');
+    expect(cookieValue('a=1', 'garrison_csrf')).toBeUndefined();
+    expect(cookieValue('', 'garrison_csrf')).toBeUndefined();
   });
 });

@@ -5,14 +5,14 @@ use crate::AppState;
 use crate::auth::{Principal, authorize, crypto};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use crate::ratelimit::ClientIp;
 use crate::store::{ApiKey, KeyLimits};
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use garrison_proto::{Permission, Scope};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
 /// Any authenticated user.
 #[utoipa::path(get, path = "/api/account", tag = "account", summary = "The caller's account", responses((status = 200, description = "The account", body = crate::api::openapi::shapes::Account)))]
@@ -38,7 +38,7 @@ pub struct ChangePassword {
 #[utoipa::path(post, path = "/api/account/password", tag = "account", summary = "Change one's password", request_body = ChangePassword, responses((status = 204, description = "Changed; the user's other sessions ended"), (status = 401, description = "Wrong current password (`invalid_credentials`)")))]
 pub async fn change_password(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<ChangePassword>,
@@ -64,7 +64,7 @@ pub async fn change_password(
     crate::audit::record(
         &state,
         &p,
-        Some(&addr.ip().to_string()),
+        Some(&client_ip.to_string()),
         "user.password_change",
         None,
         Some(&p.user.id),
@@ -115,7 +115,7 @@ pub struct CreateKey {
 #[utoipa::path(post, path = "/api/account/api-keys", tag = "account", summary = "Create an API key", request_body = CreateKey, responses((status = 201, description = "The key, with its secret shown this once", body = crate::api::openapi::shapes::NewApiKey)))]
 pub async fn create_key(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     ApiJson(req): ApiJson<CreateKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -189,7 +189,7 @@ pub async fn create_key(
     crate::audit::record(
         &state,
         &p,
-        Some(&addr.ip().to_string()),
+        Some(&client_ip.to_string()),
         "api_key.create",
         None,
         Some(&key.id),
@@ -205,7 +205,7 @@ pub async fn create_key(
 #[utoipa::path(delete, path = "/api/account/api-keys/{id}", tag = "account", summary = "Revoke an API key", params(("id" = String, Path, description = "API key id")), responses((status = 204, description = "Revoked")))]
 pub async fn delete_key(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
@@ -216,7 +216,7 @@ pub async fn delete_key(
     crate::audit::record(
         &state,
         &p,
-        Some(&addr.ip().to_string()),
+        Some(&client_ip.to_string()),
         "api_key.delete",
         None,
         Some(&id),
@@ -257,7 +257,7 @@ pub async fn list_sessions(
 #[utoipa::path(delete, path = "/api/account/sessions/{id}", tag = "account", summary = "End one of one's sessions", params(("id" = String, Path, description = "Session id")), responses((status = 204, description = "Ended")))]
 pub async fn delete_session(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
@@ -268,7 +268,7 @@ pub async fn delete_session(
     crate::audit::record(
         &state,
         &p,
-        Some(&addr.ip().to_string()),
+        Some(&client_ip.to_string()),
         "session.revoke",
         None,
         Some(&p.user.id),

@@ -4,14 +4,14 @@ use crate::AppState;
 use crate::auth::{Principal, authorize, crypto};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use crate::ratelimit::ClientIp;
 use crate::store::User;
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use garrison_proto::Permission;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
 /// Shortest password accepted anywhere.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -77,7 +77,7 @@ pub struct NewUser {
 #[utoipa::path(post, path = "/api/admin/users", tag = "admin", summary = "Create a user", request_body = NewUser, responses((status = 201, description = "The user", body = crate::api::openapi::shapes::User)))]
 pub async fn create_user(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     ApiJson(req): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -123,7 +123,7 @@ pub async fn create_user(
     crate::audit::record(
         &state,
         &p,
-        Some(&addr.ip().to_string()),
+        Some(&client_ip.to_string()),
         "user.create",
         None,
         Some(&user.id),
@@ -182,7 +182,7 @@ pub fn check_email(email: &str) -> ApiResult<()> {
 #[utoipa::path(patch, path = "/api/admin/users/{user_id}", tag = "admin", summary = "Change a user", params(("user_id" = String, Path, description = "User id")), request_body = EditUser, responses((status = 200, description = "The user", body = crate::api::openapi::shapes::User)))]
 pub async fn update_user(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<EditUser>,
@@ -235,7 +235,7 @@ pub async fn update_user(
     crate::audit::record(
         &state,
         &p,
-        Some(&addr.ip().to_string()),
+        Some(&client_ip.to_string()),
         "user.update",
         None,
         Some(&id),
@@ -254,7 +254,7 @@ pub async fn update_user(
 #[utoipa::path(delete, path = "/api/admin/users/{user_id}", tag = "admin", summary = "Delete a user", params(("user_id" = String, Path, description = "User id")), responses((status = 204, description = "Deleted; their servers stay, owned by nobody"), (status = 409, description = "One cannot delete oneself")))]
 pub async fn delete_user(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
@@ -271,7 +271,7 @@ pub async fn delete_user(
     crate::audit::record(
         &state,
         &p,
-        Some(&addr.ip().to_string()),
+        Some(&client_ip.to_string()),
         "user.delete",
         None,
         Some(&id),

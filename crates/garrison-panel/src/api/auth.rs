@@ -1,21 +1,20 @@
 //! Login (password, then a TOTP or recovery code when the user has 2FA) and logout.
-//! Sessions are random tokens in an HttpOnly, SameSite=Strict cookie, stored only as
+//! Sessions are random tokens in an HttpOnly, SameSite=Lax cookie, stored only as
 //! their SHA-256.
 
 use super::two_factor;
 use crate::AppState;
-use crate::auth::{SESSION_COOKIE, crypto, session_cookie};
+use crate::auth::{CSRF_COOKIE, SESSION_COOKIE, crypto, csrf_token, session_cookie};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::ratelimit::ClientIp;
 use crate::store::{User, now_millis};
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
-use std::net::SocketAddr;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -28,8 +27,8 @@ pub struct LoginRequest {
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", summary = "Log in with a username and password", request_body = LoginRequest, responses((status = 200, description = "A session (the `garrison_session` cookie is set), or a 2FA challenge", body = crate::api::openapi::shapes::LoginResponse), (status = 401, description = "Wrong username or password (`invalid_credentials`)"), (status = 503, description = "Too many logins in progress")))]
 pub async fn login(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
     if req.username.len() > 128 || req.password.len() > 1024 {
@@ -48,7 +47,7 @@ pub async fn login(
             false
         }
     };
-    let ip = addr.ip().to_string();
+    let ip = client_ip.to_string();
     // A disabled user fails like a wrong password: nothing tells them apart.
     let Some(user) = user.filter(|u| ok && !u.disabled) else {
         state
@@ -90,15 +89,23 @@ pub async fn login(
     }
     let enrol = two_factor::required(&state.store).await?;
     attempt.succeeded();
-    start_session(&state, &user, &ip, json!({}), enrol).await
+    start_session(&state, &user, &ip, user_agent(&headers), json!({}), enrol).await
 }
 
 /// The one way to start a session: store it, audit the login and answer with the
 /// cookie and the user. `enrol` adds `"two_factor_enrolment_required": true`.
+/// The browser or tool a login came from, for the sessions list.
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+}
+
 async fn start_session(
     state: &AppState,
     user: &User,
     ip: &str,
+    user_agent: Option<&str>,
     detail: serde_json::Value,
     enrol: bool,
 ) -> ApiResult<Response> {
@@ -109,7 +116,7 @@ async fn start_session(
     state.store.create_session(&hash, &user.id, expires).await?;
     state
         .store
-        .set_session_origin(&hash, Some(ip), None)
+        .set_session_origin(&hash, Some(ip), user_agent)
         .await?;
     state
         .store
@@ -128,17 +135,28 @@ async fn start_session(
     } else {
         ""
     };
+    // Lax: links from other sites into the panel keep the session; writes are guarded
+    // by the CSRF token, which pages on other sites cannot read.
+    let max_age = ttl.as_secs();
     let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        ttl.as_secs()
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    );
+    let csrf = format!(
+        "{CSRF_COOKIE}={}; Path=/; SameSite=Lax; Max-Age={max_age}{secure}",
+        csrf_token(&token)
     );
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let csrf = HeaderValue::from_str(&csrf).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut body =
         json!({"user": {"id": user.id, "username": user.username, "is_admin": user.is_admin}});
     if enrol {
         body["two_factor_enrolment_required"] = json!(true);
     }
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    Ok((
+        [(header::SET_COOKIE, cookie), (header::SET_COOKIE, csrf)],
+        Json(body),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -164,8 +182,8 @@ fn invalid_challenge() -> ApiError {
 #[utoipa::path(post, path = "/api/auth/login/2fa", tag = "auth", summary = "Finish a login with a TOTP or recovery code", request_body = LoginTwoFactorRequest, responses((status = 200, description = "A session (the `garrison_session` cookie is set)", body = crate::api::openapi::shapes::SessionStarted), (status = 401, description = "`invalid_two_factor_code` or `invalid_challenge`")))]
 pub async fn login_two_factor(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     ClientIp(client_ip): ClientIp,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<LoginTwoFactorRequest>,
 ) -> ApiResult<Response> {
     let factor = match (&req.code, &req.recovery_code) {
@@ -191,7 +209,7 @@ pub async fn login_two_factor(
     if req.challenge.len() > 128 {
         return Err(invalid_challenge());
     }
-    let ip = addr.ip().to_string();
+    let ip = client_ip.to_string();
     let Some(user_id) = state.two_factor_challenges.attempt(&req.challenge) else {
         return Err(invalid_challenge());
     };
@@ -226,7 +244,15 @@ pub async fn login_two_factor(
     }
     state.two_factor_challenges.finish(&req.challenge);
     attempt.succeeded();
-    start_session(&state, &user, &ip, json!({"two_factor": kind}), false).await
+    start_session(
+        &state,
+        &user,
+        &ip,
+        user_agent(&headers),
+        json!({"two_factor": kind}),
+        false,
+    )
+    .await
 }
 
 /// Ends the cookie session, if any. Always succeeds.
@@ -239,6 +265,14 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
             .await?;
     }
     let clear =
-        HeaderValue::from_static("garrison_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+        HeaderValue::from_static("garrison_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let clear_csrf = HeaderValue::from_static("garrison_csrf=; Path=/; SameSite=Lax; Max-Age=0");
+    Ok((
+        StatusCode::NO_CONTENT,
+        [
+            (header::SET_COOKIE, clear),
+            (header::SET_COOKIE, clear_csrf),
+        ],
+    )
+        .into_response())
 }

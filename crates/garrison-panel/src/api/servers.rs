@@ -5,15 +5,15 @@ use crate::auth::{Principal, ServerRole, authorize, authorize_server, check};
 use crate::error::{ApiError, ApiResult};
 use crate::events::spec_for;
 use crate::json::ApiJson;
+use crate::ratelimit::ClientIp;
 use crate::store::{ServerRecord, now_millis};
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use garrison_proto::{Permission, PowerAction, RestartPolicy, ServerId, ServerState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 
 /// Longest console command accepted, in bytes.
 pub const MAX_COMMAND_BYTES: usize = 4096;
@@ -182,10 +182,6 @@ pub async fn load(state: &AppState, id: &str) -> ApiResult<ServerRecord> {
         .ok_or_else(|| ApiError::NotFound(format!("server {id}")))
 }
 
-fn ip(addr: &SocketAddr) -> String {
-    addr.ip().to_string()
-}
-
 /// Permission: server.read
 #[utoipa::path(get, path = "/api/servers", tag = "servers", summary = "List the caller's servers", description = "The servers the caller has a role on (all of them for admins). An API key needs `server.read`.", responses((status = 200, description = "The servers", body = Vec<crate::api::openapi::shapes::Server>), (status = 403, description = "The API key lacks `server.read`")))]
 pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
@@ -219,7 +215,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/api/servers", tag = "servers", summary = "Create a server from a template", request_body = CreateServer, responses((status = 201, description = "The server (installing when the template has an install step)", body = crate::api::openapi::shapes::Server)))]
 pub async fn create(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     ApiJson(req): ApiJson<CreateServer>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -281,7 +277,7 @@ pub async fn create(
     crate::audit::record(
         &state,
         &p,
-        Some(&ip(&addr)),
+        Some(&client_ip.to_string()),
         "server.create",
         Some(&record.id),
         Some(record.id.as_str()),
@@ -301,7 +297,7 @@ pub async fn create(
 #[utoipa::path(patch, path = "/api/servers/{id}", tag = "servers", summary = "Change a server's settings", description = "`name` needs `settings.rename`; the other fields `startup.update`. Changes apply at the next start.", params(("id" = String, Path, description = "Server id")), request_body = UpdateServer, responses((status = 200, description = "The server", body = crate::api::openapi::shapes::Server)))]
 pub async fn update(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateServer>,
@@ -350,7 +346,7 @@ pub async fn update(
     crate::audit::record(
         &state,
         &p,
-        Some(&ip(&addr)),
+        Some(&client_ip.to_string()),
         "server.update",
         Some(&r.id),
         Some(&id),
@@ -364,7 +360,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/servers/{id}", tag = "servers", summary = "Delete a server", params(("id" = String, Path, description = "Server id")), responses((status = 204, description = "Deleted"), (status = 409, description = "A process is still active")))]
 pub async fn remove(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
@@ -379,7 +375,7 @@ pub async fn remove(
     crate::audit::record(
         &state,
         &p,
-        Some(&ip(&addr)),
+        Some(&client_ip.to_string()),
         "server.delete",
         Some(&r.id),
         Some(&id),
@@ -400,13 +396,13 @@ pub struct PowerRequest {
 #[utoipa::path(post, path = "/api/servers/{id}/power", tag = "servers", summary = "Start, stop, restart or kill", params(("id" = String, Path, description = "Server id")), request_body = PowerRequest, responses((status = 202, description = "Accepted", body = crate::api::openapi::shapes::PowerAccepted), (status = 409, description = "Not possible in the current state (`state` names it)")))]
 pub async fn power(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PowerRequest>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let r = load(&state, &id).await?;
-    let st = do_power(&state, &p, &r, req.action, Some(&ip(&addr))).await?;
+    let st = do_power(&state, &p, &r, req.action, Some(&client_ip.to_string())).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"action": req.action, "state": st})),
@@ -466,13 +462,13 @@ pub fn check_command(command: &str) -> Result<(), ApiError> {
 #[utoipa::path(post, path = "/api/servers/{id}/command", tag = "servers", summary = "Send a console command", params(("id" = String, Path, description = "Server id")), request_body = CommandRequest, responses((status = 204, description = "Sent"), (status = 409, description = "The server is not running (`state` names its state)")))]
 pub async fn command(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<CommandRequest>,
 ) -> ApiResult<StatusCode> {
     let r = load(&state, &id).await?;
-    do_command(&state, &p, &r, &req.command, Some(&ip(&addr))).await?;
+    do_command(&state, &p, &r, &req.command, Some(&client_ip.to_string())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -6,14 +6,14 @@ use crate::AppState;
 use crate::auth::{Principal, ServerRole, check, server_role};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use crate::ratelimit::ClientIp;
 use crate::store::Subuser;
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use garrison_proto::{Permission, Scope};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +85,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/servers/{id}/users", tag = "subusers", summary = "Give a user permissions on a server", description = "Only server permissions the caller holds on this server can be given (403 otherwise).", params(("id" = String, Path, description = "Server id")), request_body = Invite, responses((status = 201, description = "The subuser", body = crate::api::openapi::shapes::Subuser)))]
 pub async fn invite(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Invite>,
@@ -115,7 +115,7 @@ pub async fn invite(
     crate::audit::record(
         &state,
         &p,
-        Some(&addr.ip().to_string()),
+        Some(&client_ip.to_string()),
         "server.subuser.create",
         Some(&server.id),
         Some(server.id.as_str()),
@@ -136,7 +136,7 @@ pub async fn invite(
 #[utoipa::path(patch, path = "/api/servers/{id}/users/{user_id}", tag = "subusers", summary = "Change a subuser's permissions", params(("id" = String, Path, description = "Server id"), ("user_id" = String, Path, description = "The subuser's user id")), request_body = Change, responses((status = 200, description = "The subuser", body = crate::api::openapi::shapes::Subuser)))]
 pub async fn update(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path((id, user_id)): Path<(String, String)>,
     ApiJson(req): ApiJson<Change>,
@@ -155,7 +155,7 @@ pub async fn update(
     crate::audit::record(
         &state,
         &p,
-        Some(&addr.ip().to_string()),
+        Some(&client_ip.to_string()),
         "server.subuser.update",
         Some(&server.id),
         Some(server.id.as_str()),
@@ -174,7 +174,7 @@ pub async fn update(
 #[utoipa::path(delete, path = "/api/servers/{id}/users/{user_id}", tag = "subusers", summary = "Remove a subuser", params(("id" = String, Path, description = "Server id"), ("user_id" = String, Path, description = "The subuser's user id")), responses((status = 204, description = "Removed")))]
 pub async fn remove(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     Path((id, user_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
@@ -187,7 +187,7 @@ pub async fn remove(
     crate::audit::record(
         &state,
         &p,
-        Some(&addr.ip().to_string()),
+        Some(&client_ip.to_string()),
         "server.subuser.delete",
         Some(&server.id),
         Some(server.id.as_str()),

@@ -10,9 +10,10 @@ use crate::AppState;
 use crate::auth::{Credential, Principal, authorize, crypto};
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
+use crate::ratelimit::ClientIp;
 use crate::store::{Store, StoreError};
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use garrison_proto::Permission;
 use rand::RngExt;
 use rand::rand_core::UnwrapErr;
@@ -20,7 +21,6 @@ use rand::rngs::SysRng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -275,10 +275,6 @@ impl Challenges {
 
 // ---- handlers -----------------------------------------------------------------------
 
-fn ip(addr: &SocketAddr) -> String {
-    addr.ip().to_string()
-}
-
 /// Changing the second factor needs a logged-in browser session: an API key alone must
 /// not be able to lock its owner out or strip their 2FA.
 fn session_only(p: &Principal) -> ApiResult<()> {
@@ -325,7 +321,7 @@ pub async fn status(State(state): State<AppState>, p: Principal) -> ApiResult<Js
 #[utoipa::path(post, path = "/api/account/2fa/setup", tag = "account", summary = "Start 2FA enrolment", responses((status = 200, description = "A new pending secret", body = crate::api::openapi::shapes::TwoFactorSetup), (status = 409, description = "2FA is already enabled")))]
 pub async fn setup(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
 ) -> ApiResult<Json<Value>> {
     session_only(&p)?;
@@ -337,7 +333,7 @@ pub async fn setup(
     crate::audit::record(
         &state,
         &p,
-        Some(&ip(&addr)),
+        Some(&client_ip.to_string()),
         "user.two_factor_setup",
         None,
         Some(&p.user.id),
@@ -361,7 +357,7 @@ pub struct EnableRequest {
 #[utoipa::path(post, path = "/api/account/2fa/enable", tag = "account", summary = "Confirm 2FA with a code", request_body = EnableRequest, responses((status = 200, description = "Enabled; the recovery codes, shown this once", body = crate::api::openapi::shapes::RecoveryCodes), (status = 409, description = "Not set up, or already enabled")))]
 pub async fn enable(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     ApiJson(req): ApiJson<EnableRequest>,
 ) -> ApiResult<Json<Value>> {
@@ -410,7 +406,7 @@ pub async fn enable(
     crate::audit::record(
         &state,
         &p,
-        Some(&ip(&addr)),
+        Some(&client_ip.to_string()),
         "user.two_factor_enable",
         None,
         Some(&p.user.id),
@@ -432,7 +428,7 @@ pub struct DisableRequest {
 #[utoipa::path(post, path = "/api/account/2fa/disable", tag = "account", summary = "Turn 2FA off", request_body = DisableRequest, responses((status = 200, description = "Disabled", body = crate::api::openapi::shapes::Enabled), (status = 401, description = "Wrong password (`invalid_credentials`)"), (status = 409, description = "2FA is not enabled")))]
 pub async fn disable(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     ApiJson(req): ApiJson<DisableRequest>,
 ) -> ApiResult<Json<Value>> {
@@ -446,7 +442,7 @@ pub async fn disable(
         crate::audit::record(
             &state,
             &p,
-            Some(&ip(&addr)),
+            Some(&client_ip.to_string()),
             "user.two_factor_disable_failed",
             None,
             Some(&p.user.id),
@@ -476,7 +472,7 @@ pub async fn disable(
         crate::audit::record(
             &state,
             &p,
-            Some(&ip(&addr)),
+            Some(&client_ip.to_string()),
             "user.two_factor_disable_failed",
             None,
             Some(&p.user.id),
@@ -492,7 +488,7 @@ pub async fn disable(
     crate::audit::record(
         &state,
         &p,
-        Some(&ip(&addr)),
+        Some(&client_ip.to_string()),
         "user.two_factor_disable",
         None,
         Some(&p.user.id),
@@ -520,7 +516,7 @@ pub struct RequireRequest {
 #[utoipa::path(put, path = "/api/admin/settings/require-two-factor", tag = "admin", summary = "Require 2FA of every user, or not", request_body = RequireRequest, responses((status = 200, description = "The new setting", body = crate::api::openapi::shapes::Enabled)))]
 pub async fn put_required(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     p: Principal,
     ApiJson(req): ApiJson<RequireRequest>,
 ) -> ApiResult<Json<Value>> {
@@ -532,7 +528,7 @@ pub async fn put_required(
     crate::audit::record(
         &state,
         &p,
-        Some(&ip(&addr)),
+        Some(&client_ip.to_string()),
         "settings.update",
         None,
         Some(REQUIRE_SETTING),

@@ -14,15 +14,15 @@ use crate::auth::{Credential, Principal, authenticate, authorize_server, origin_
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Frame;
 use crate::json::parse_json;
+use crate::ratelimit::ClientIp;
 use axum::Json;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::response::Response;
 use garrison_proto::{Permission, PowerAction, ServerId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use tokio::sync::broadcast::error::RecvError;
 
 /// Lines of history sent when a client connects (the node's ring buffer size).
@@ -55,7 +55,7 @@ pub async fn ticket(
 #[utoipa::path(get, path = "/api/servers/{id}/ws", tag = "servers", summary = "The console WebSocket", description = "Upgrade to a WebSocket: `hello`, `console.history`, then live events; accepts `command` (needs `control.console`) and `power` (needs `control.<action>`) messages. Auth by session cookie, API key, or `?ticket=`; a foreign `Origin` is refused (403).", params(("id" = String, Path, description = "Server id"), ("ticket" = Option<String>, Query, description = "A ticket from `POST /api/servers/{id}/ws-ticket`")), responses((status = 101, description = "Switching to the WebSocket protocol")))]
 pub async fn console(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult<Response> {
@@ -116,7 +116,7 @@ pub async fn console(
             message: e.to_string(),
             field: None,
         })?;
-    let ip = addr.ip().to_string();
+    let ip = client_ip.to_string();
     Ok(upgrade
         .max_message_size(64 * 1024)
         .on_upgrade(move |socket| async move {

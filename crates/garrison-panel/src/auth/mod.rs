@@ -6,14 +6,31 @@ pub mod tickets;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::store::{ServerRecord, User};
-use axum::extract::ConnectInfo;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use garrison_proto::{Permission, Scope};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 pub const SESSION_COOKIE: &str = "garrison_session";
+/// Readable by the page's scripts, which echo it in `CSRF_HEADER` on every write.
+pub const CSRF_COOKIE: &str = "garrison_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The CSRF token of a session: derived from the session token, so it needs no storage
+/// and cannot be guessed without the HttpOnly session cookie.
+pub fn csrf_token(session_token: &str) -> String {
+    crypto::secret_hash(&format!("csrf:{session_token}"))
+}
+
+/// Constant-time comparison, so the check leaks nothing through timing.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential {
@@ -198,11 +215,9 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Prin
             return Err(ApiError::Unauthorized);
         };
         if let Some(ranges) = &key.allowed_ips {
-            let ip = parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip());
-            if !ip.is_some_and(|ip| ip_allowed(ip, ranges)) {
+            // The same client address everything else uses (trusted proxies honoured).
+            let ip = state.limits.client_ip_of(parts);
+            if !ip_allowed(ip, ranges) {
                 return Err(ApiError::Forbidden(
                     "this API key may not be used from this address".into(),
                 ));
@@ -223,11 +238,23 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Prin
             .session_user_idle(&hash, now, Some(idle))
             .await?
         {
-            // Cookies ride along on cross-site requests; refuse state changes that a
-            // foreign page started.
+            // Cookies ride along on cross-site requests: a write must carry the CSRF
+            // token a foreign page cannot read, and must not come from a foreign origin.
             let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-            if !safe && origin_is_foreign(state, &parts.headers) {
-                return Err(ApiError::Forbidden("cross-site request refused".into()));
+            if !safe {
+                if origin_is_foreign(state, &parts.headers) {
+                    return Err(ApiError::Forbidden("cross-site request refused".into()));
+                }
+                let sent = parts
+                    .headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !same(sent, &csrf_token(token)) {
+                    return Err(ApiError::Forbidden(format!(
+                        "missing or wrong {CSRF_HEADER} header (the value of the {CSRF_COOKIE} cookie)"
+                    )));
+                }
             }
             return Ok(Some(Principal {
                 user,

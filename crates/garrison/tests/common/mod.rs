@@ -144,7 +144,7 @@ impl Garrison {
         let r = self
             .http
             .post(self.url("/api/account/api-keys"))
-            .header("cookie", cookie)
+            .session(&cookie)
             .json(&json!({"name": "tests"}))
             .send()
             .await
@@ -167,8 +167,14 @@ impl Garrison {
         if status != StatusCode::OK {
             return Err((status, r.json().await.unwrap_or(Value::Null)));
         }
-        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-        Ok(cookie.split(';').next().unwrap().to_owned())
+        // The session cookie and the CSRF cookie, as a browser would send them back.
+        let cookies: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect();
+        Ok(cookies.join("; "))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -501,7 +507,7 @@ impl Garrison {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.http.request(m, self.url(path));
         if let Some(c) = cookie {
-            req = req.header("cookie", c);
+            req = req.session(c);
         }
         if let Some(b) = body {
             req = req.header("content-type", "application/json").body(b);
@@ -537,4 +543,26 @@ impl Garrison {
         self.send_with_cookie(method, path, cookie, Some(body.to_string()))
             .await
     }
+}
+
+/// Send a request as the browser session `cookie` (from `Garrison::login`): the cookies
+/// plus the CSRF header the web UI sends with every request.
+pub trait AsSession {
+    fn session(self, cookie: &str) -> Self;
+}
+
+impl AsSession for reqwest::RequestBuilder {
+    fn session(self, cookie: &str) -> Self {
+        self.header("cookie", cookie)
+            .header("x-csrf-token", csrf_of(cookie))
+    }
+}
+
+/// The CSRF token inside a cookie string from `Garrison::login`.
+pub fn csrf_of(cookie: &str) -> String {
+    cookie
+        .split("; ")
+        .find_map(|kv| kv.strip_prefix("garrison_csrf="))
+        .unwrap_or_default()
+        .to_owned()
 }
