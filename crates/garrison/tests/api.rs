@@ -452,7 +452,7 @@ async fn auth_sessions_keys_and_tickets() {
         "a ticket worked twice: {err}"
     );
 
-    // Logout ends the session.
+    // Logout ends the session and clears both cookies.
     let r = http
         .post(g.url("/api/auth/logout"))
         .session(&cookie)
@@ -460,6 +460,20 @@ async fn auth_sessions_keys_and_tickets() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let cleared: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        cleared.iter().any(|c| c.starts_with("garrison_session=;")),
+        "{cleared:?}"
+    );
+    assert!(
+        cleared.iter().any(|c| c.starts_with("garrison_csrf=;")),
+        "{cleared:?}"
+    );
     let r = http
         .get(g.url("/api/account"))
         .session(&cookie)

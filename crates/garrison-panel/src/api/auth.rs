@@ -153,7 +153,8 @@ async fn start_session(
         body["two_factor_enrolment_required"] = json!(true);
     }
     Ok((
-        [(header::SET_COOKIE, cookie), (header::SET_COOKIE, csrf)],
+        // Appended: two Set-Cookie headers, not one replacing the other.
+        axum::response::AppendHeaders([(header::SET_COOKIE, cookie), (header::SET_COOKIE, csrf)]),
         Json(body),
     )
         .into_response())
@@ -269,10 +270,10 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
     let clear_csrf = HeaderValue::from_static("garrison_csrf=; Path=/; SameSite=Lax; Max-Age=0");
     Ok((
         StatusCode::NO_CONTENT,
-        [
+        axum::response::AppendHeaders([
             (header::SET_COOKIE, clear),
             (header::SET_COOKIE, clear_csrf),
-        ],
+        ]),
     )
         .into_response())
 }
