@@ -316,7 +316,9 @@ async fn enrol_login_replay_recovery_and_disable() {
 
 #[tokio::test]
 async fn five_wrong_codes_void_the_challenge() {
-    let g = Garrison::start().await;
+    // Wrong codes also count towards the login lockout (tested in rate_limits.rs); give
+    // this test room to make more than five.
+    let g = Garrison::start_with_env(&[("GARRISON_RATE_LIMIT_LOGIN_ATTEMPTS", "50")]).await;
     let cookie = password_session(&g).await;
     let (app, recovery) = enrol(&g, &cookie).await;
     let wrong = (0..)

@@ -514,11 +514,15 @@ impl Garrison {
         }
         let r = req.send().await.unwrap();
         let status = r.status();
-        let cookie = r
+        // Every cookie set (session and CSRF), as a browser would send them back.
+        let cookies: Vec<String> = r
             .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().to_owned());
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+            .collect();
+        let cookie = (!cookies.is_empty()).then(|| cookies.join("; "));
         let text = r.text().await.unwrap();
         let body = if text.is_empty() {
             Value::Null
