@@ -392,3 +392,105 @@ async fn ws_with_key(g: &Garrison, server: &str, key: &str) -> Ws {
         .expect("ws connect");
     Ws { stream }
 }
+
+#[tokio::test]
+async fn self_registration_only_when_an_admin_opens_it() {
+    let g = Garrison::start().await;
+    let register = |body: Value| {
+        let g = &g;
+        async move {
+            let r = g
+                .http
+                .post(g.url("/api/auth/register"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let s = r.status();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (s, v) = register(json!({"username": "eve", "password": "a long password"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert!(g.login("eve", "a long password").await.is_err());
+
+    let (s, _) = g
+        .call(
+            "PUT",
+            "/api/admin/settings/registration",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for (body, field) in [
+        (
+            json!({"username": "e ve", "password": "a long password"}),
+            "username",
+        ),
+        (json!({"username": "eve", "password": "short"}), "password"),
+        (
+            json!({"username": "eve", "password": "a long password", "email": "nope"}),
+            "email",
+        ),
+        (
+            json!({"username": "admin", "password": "a long password"}),
+            "username",
+        ),
+    ] {
+        let (s, v) = register(body.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert_eq!(v["error"]["field"], field, "{body}: {v}");
+    }
+    let (s, v) =
+        register(json!({"username": "eve", "password": "a long password", "is_admin": true})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "is_admin accepted: {v}");
+    let (s, v) = register(
+        json!({"username": "eve", "password": "a long password", "email": "eve@example.com"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["is_admin"], false);
+    let cookie = g.login("eve", "a long password").await.unwrap();
+    // A new user sees no servers and may not change panel settings.
+    let r = g
+        .http
+        .get(g.url("/api/servers"))
+        .session(&cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+    let r = g
+        .http
+        .put(g.url("/api/admin/settings/registration"))
+        .session(&cookie)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Anonymous bodies are small.
+    let big = json!({"username": "x".repeat(10_000), "password": "a long password"});
+    let (s, _) = register(big.clone()).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    let r = g
+        .http
+        .post(g.url("/api/auth/login"))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let (s, _) = g
+        .call(
+            "PUT",
+            "/api/admin/settings/registration",
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = register(json!({"username": "mallory", "password": "a long password"})).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 /// Shortest password accepted anywhere.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
-fn user_json(u: &User) -> Value {
+pub fn user_json(u: &User) -> Value {
     json!({
         "id": u.id,
         "username": u.username,
@@ -54,6 +54,53 @@ pub fn check_password(field: &str, password: &str) -> ApiResult<()> {
     }
 }
 
+/// Make an account, checking every field; nothing is left behind when one is refused.
+/// The one way accounts are made over the API (by an admin, or by registration).
+pub async fn create_account(
+    state: &AppState,
+    username: &str,
+    password: String,
+    email: Option<String>,
+    is_admin: bool,
+) -> ApiResult<User> {
+    check_username(username)?;
+    check_password("password", &password)?;
+    if let Some(email) = &email {
+        check_email(email)?;
+    }
+    let hash = crypto::hash_password(password)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let user = state
+        .store
+        .create_user(username, &hash, is_admin)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(m) => ApiError::invalid("username", m),
+            other => other.into(),
+        })?;
+    let Some(email) = email else {
+        return Ok(user);
+    };
+    let changes = crate::store::UserChanges {
+        email: Some(Some(email)),
+        ..Default::default()
+    };
+    match state.store.update_user(&user.id, &changes).await {
+        Ok(u) => Ok(u),
+        Err(e) => {
+            // No half-made user: the address was taken.
+            let _ = state.store.delete_user(&user.id).await;
+            Err(match e {
+                crate::store::StoreError::Conflict(_) => {
+                    ApiError::invalid("email", "that email address is taken")
+                }
+                other => other.into(),
+            })
+        }
+    }
+}
+
 /// Permission: admin.users
 #[utoipa::path(get, path = "/api/admin/users", tag = "admin", summary = "List users", responses((status = 200, description = "Every user", body = Vec<crate::api::openapi::shapes::User>)))]
 pub async fn list_users(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
@@ -82,44 +129,7 @@ pub async fn create_user(
     ApiJson(req): ApiJson<NewUser>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorize(&p, Permission::AdminUsers)?;
-    check_username(&req.username)?;
-    check_password("password", &req.password)?;
-    if let Some(email) = &req.email {
-        check_email(email)?;
-    }
-    let hash = crypto::hash_password(req.password)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let user = state
-        .store
-        .create_user(&req.username, &hash, req.is_admin)
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::Conflict(m) => ApiError::invalid("username", m),
-            other => other.into(),
-        })?;
-    let user = match req.email {
-        Some(email) => {
-            let changes = crate::store::UserChanges {
-                email: Some(Some(email)),
-                ..Default::default()
-            };
-            match state.store.update_user(&user.id, &changes).await {
-                Ok(u) => u,
-                Err(e) => {
-                    // No half-made user: the address was taken.
-                    let _ = state.store.delete_user(&user.id).await;
-                    return Err(match e {
-                        crate::store::StoreError::Conflict(_) => {
-                            ApiError::invalid("email", "that email address is taken")
-                        }
-                        other => other.into(),
-                    });
-                }
-            }
-        }
-        None => user,
-    };
+    let user = create_account(&state, &req.username, req.password, req.email, req.is_admin).await?;
     crate::audit::record(
         &state,
         &p,

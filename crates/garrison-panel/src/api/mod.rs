@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod openapi;
+pub mod registration;
 pub mod routes;
 pub mod servers;
 pub mod stats;
@@ -22,13 +23,30 @@ use axum::routing::{delete, get, post};
 
 /// Request bodies larger than this are refused with 413 before they are read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The limit for the routes anyone may call without credentials.
+pub const AUTH_BODY_BYTES: usize = 8 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::openapi_json))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/login/2fa", post(auth::login_two_factor))
+        // Anonymous bodies are small: a tighter limit than the API's.
+        .route(
+            "/auth/login",
+            post(auth::login).layer(DefaultBodyLimit::max(AUTH_BODY_BYTES)),
+        )
+        .route(
+            "/auth/login/2fa",
+            post(auth::login_two_factor).layer(DefaultBodyLimit::max(AUTH_BODY_BYTES)),
+        )
+        .route(
+            "/auth/register",
+            post(registration::register).layer(DefaultBodyLimit::max(AUTH_BODY_BYTES)),
+        )
+        .route(
+            "/admin/settings/registration",
+            get(registration::get_setting).put(registration::put_setting),
+        )
         .route("/auth/logout", post(auth::logout))
         .route("/account", get(account::me))
         .route("/account/password", post(account::change_password))

@@ -45,6 +45,18 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/auth/login", Public),
     r("POST", "/auth/login/2fa", Public),
     r("POST", "/auth/logout", Public),
+    // Refused (403) unless an admin opened registration.
+    r("POST", "/auth/register", Public),
+    r(
+        "GET",
+        "/admin/settings/registration",
+        p(Permission::AdminSettings),
+    ),
+    r(
+        "PUT",
+        "/admin/settings/registration",
+        p(Permission::AdminSettings),
+    ),
     r("GET", "/account", SignedIn),
     r("POST", "/account/password", p(Permission::AccountSecurity)),
     r("GET", "/account/api-keys", p(Permission::AccountApiKeys)),
