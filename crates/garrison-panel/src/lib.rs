@@ -56,6 +56,9 @@ pub struct AppState {
     pub limits: Arc<ratelimit::Limits>,
     /// Flips to true when Garrison shuts down; long-lived handlers watch it.
     pub shutdown: watch::Receiver<bool>,
+    /// The admin setting "every user must use 2FA", kept here so the session check
+    /// does not read it from the store on every request.
+    pub two_factor_required: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,8 @@ pub enum PanelError {
     Serve(#[from] std::io::Error),
     #[error("password hashing failed: {0}")]
     Crypto(String),
+    #[error("cannot read the panel settings: {0}")]
+    Settings(String),
 }
 
 /// Resolves once `rx` says Garrison is shutting down (or its sender is gone).
@@ -106,7 +111,11 @@ impl Panel {
         events: mpsc::Receiver<Event>,
     ) -> Result<Panel, PanelError> {
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let two_factor_required = api::two_factor::required(&store)
+            .await
+            .map_err(|e| PanelError::Settings(e.to_string()))?;
         let state = AppState {
+            two_factor_required: Arc::new(std::sync::atomic::AtomicBool::new(two_factor_required)),
             store,
             node,
             hub: Arc::new(hub::Hub::default()),

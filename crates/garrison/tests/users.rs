@@ -494,3 +494,88 @@ async fn self_registration_only_when_an_admin_opens_it() {
     let (s, _) = register(json!({"username": "mallory", "password": "a long password"})).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn required_two_factor_confines_sessions_without_it_to_enrolment() {
+    let g = Garrison::start().await;
+    make_user(&g, "bob").await;
+    let cookie = g.login("bob", "a long password").await.unwrap();
+    let bob_key = {
+        let r = g
+            .http
+            .post(g.url("/api/account/api-keys"))
+            .session(&cookie)
+            .json(&json!({"name": "bot"}))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (s, _) = g
+        .call(
+            "PUT",
+            "/api/admin/settings/require-two-factor",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+
+    let r = g
+        .http
+        .get(g.url("/api/servers"))
+        .session(&cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("two-factor"),
+        "{v}"
+    );
+    // What enrolment needs still works.
+    assert_eq!(
+        get_with_cookie(&g, &cookie, "/api/account").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_with_cookie(&g, &cookie, "/api/account/2fa").await,
+        StatusCode::OK
+    );
+    let r = g
+        .http
+        .post(g.url("/api/account/2fa/setup"))
+        .session(&cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Keys are for programs; the requirement is about people signing in.
+    let r = g
+        .http
+        .get(g.url("/api/servers"))
+        .bearer_auth(&bob_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let (s, _) = g
+        .call(
+            "PUT",
+            "/api/admin/settings/require-two-factor",
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        get_with_cookie(&g, &cookie, "/api/servers").await,
+        StatusCode::OK
+    );
+}

@@ -525,6 +525,9 @@ pub async fn put_required(
         .store
         .put_setting(REQUIRE_SETTING, &json!(req.enabled))
         .await?;
+    state
+        .two_factor_required
+        .store(req.enabled, std::sync::atomic::Ordering::Relaxed);
     crate::audit::record(
         &state,
         &p,

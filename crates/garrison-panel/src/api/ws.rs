@@ -88,6 +88,7 @@ pub async fn console(
                 via: Credential::WsTicket,
                 key_id: None,
                 key_permissions: None,
+                must_enrol_two_factor: false,
             }
         }
         None => authenticate(&state, &parts)

@@ -47,6 +47,9 @@ pub struct Principal {
     pub key_id: Option<String>,
     /// The permissions the API key is narrowed to; `None` = all its owner's rights.
     pub key_permissions: Option<Vec<Permission>>,
+    /// An admin requires 2FA and this session's user has none yet: until they enrol,
+    /// they may only manage their own account security.
+    pub must_enrol_two_factor: bool,
 }
 
 /// What the caller is to one server.
@@ -68,6 +71,11 @@ pub fn check(p: &Principal, permission: Permission, role: &ServerRole) -> Result
         return Err(ApiError::Forbidden(format!(
             "this API key does not allow {permission}"
         )));
+    }
+    if p.must_enrol_two_factor && permission != Permission::AccountSecurity {
+        return Err(ApiError::Forbidden(
+            "two-factor authentication is required: set it up on your account page first".into(),
+        ));
     }
     if p.user.is_admin {
         return Ok(());
@@ -228,6 +236,7 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Prin
             via: Credential::ApiKey,
             key_id: Some(key.id),
             key_permissions: key.permissions,
+            must_enrol_two_factor: false,
         }));
     }
     if let Some(token) = session_cookie(&parts.headers) {
@@ -256,11 +265,20 @@ pub async fn authenticate(state: &AppState, parts: &Parts) -> Result<Option<Prin
                     )));
                 }
             }
+            let must_enrol_two_factor = state
+                .two_factor_required
+                .load(std::sync::atomic::Ordering::Relaxed)
+                && !state
+                    .store
+                    .two_factor(&user.id)
+                    .await?
+                    .is_some_and(|t| t.enabled);
             return Ok(Some(Principal {
                 user,
                 via: Credential::Session,
                 key_id: None,
                 key_permissions: None,
+                must_enrol_two_factor,
             }));
         }
     }

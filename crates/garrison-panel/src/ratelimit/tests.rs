@@ -174,6 +174,7 @@ fn api_buckets_are_keys_then_users_then_networks() {
         via: Credential::ApiKey,
         key_id: Some("k1".into()),
         key_permissions: None,
+        must_enrol_two_factor: false,
     };
     let addr = ip("192.0.2.1");
     assert_eq!(
