@@ -6,6 +6,7 @@
 mod agent;
 mod config;
 mod console;
+mod leftovers;
 mod lines;
 mod logwriter;
 mod process;
@@ -14,6 +15,7 @@ mod supervisor;
 
 pub use agent::Agent;
 pub use config::{AgentConfig, AgentError, RunAs};
+pub use leftovers::reap_orphans;
 
 /// Milliseconds since the unix epoch, now.
 pub(crate) fn now_millis() -> garrison_proto::UnixMillis {

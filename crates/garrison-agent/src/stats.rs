@@ -21,6 +21,9 @@ pub(crate) struct ProcStat {
     /// utime + stime in clock ticks.
     pub ticks: u64,
     pub rss_pages: u64,
+    /// Clock ticks after boot when the process started: with the pid, it names one
+    /// process even after pids are reused.
+    pub start_time: u64,
 }
 
 /// Parse `/proc/<pid>/stat`. The command name (field 2) may contain spaces and
@@ -32,11 +35,13 @@ pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
     let session = fields.get(3)?.parse().ok()?;
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
+    let start_time: u64 = fields.get(19)?.parse().ok()?;
     let rss: i64 = fields.get(21)?.parse().ok()?;
     Some(ProcStat {
         session,
         ticks: utime + stime,
         rss_pages: u64::try_from(rss).unwrap_or(0),
+        start_time,
     })
 }
 
@@ -228,7 +233,8 @@ mod tests {
             ProcStat {
                 session: 1234,
                 ticks: 12,
-                rss_pages: 250
+                rss_pages: 250,
+                start_time: 12345,
             }
         );
         assert_eq!(parse_stat("garbage"), None);

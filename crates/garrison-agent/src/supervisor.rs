@@ -451,6 +451,15 @@ impl Actor {
                 "the process ended before it was watched".into(),
             ));
         };
+        // Remembered until it ends, so a Garrison that dies meanwhile can clean up next start.
+        let run_dir = crate::leftovers::run_dir(&self.config.data_dir);
+        let server = self.shared.id.as_str().to_owned();
+        let recorded =
+            tokio::task::spawn_blocking(move || crate::leftovers::record(&run_dir, &server, pid))
+                .await;
+        if let Ok(Err(e)) | Err(e) = recorded.map_err(std::io::Error::other) {
+            tracing::warn!(server = %self.shared.id, error = %e, "cannot record a started process");
+        }
         self.gen_id += 1;
         let gen_id = self.gen_id;
         let console = self.shared.console.clone();
@@ -542,6 +551,10 @@ impl Actor {
 
     async fn on_exit(&mut self, proc: Proc, code: Option<i32>, signal: Option<i32>) {
         self.stop_deadline = None;
+        let run_dir = crate::leftovers::run_dir(&self.config.data_dir);
+        let server = self.shared.id.as_str().to_owned();
+        let _ =
+            tokio::task::spawn_blocking(move || crate::leftovers::forget(&run_dir, &server)).await;
         let intent = self.intent.take();
         let killed_after_timeout = std::mem::take(&mut self.killed_after_timeout);
         let desc = describe_exit(code, signal);

@@ -113,6 +113,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
         None => None,
     };
+    // A previous Garrison that was killed may have left game servers running.
+    let reap_dir = data_dir.clone();
+    let reaped = tokio::task::spawn_blocking(move || garrison_agent::reap_orphans(&reap_dir))
+        .await
+        .context("cannot look for game servers left running")?;
+    if !reaped.is_empty() {
+        tracing::warn!(servers = ?reaped, "ended game servers a killed Garrison left running");
+    }
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(4096);
     let agent = Agent::new(
         AgentConfig {

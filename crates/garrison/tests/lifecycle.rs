@@ -359,3 +359,36 @@ async fn install_blocks_start_and_garrison_restart_keeps_everything() {
         processes_in(&data)
     );
 }
+
+#[tokio::test]
+async fn a_killed_garrison_leaves_no_game_server_behind_after_its_next_start() {
+    let mut g = Garrison::start().await;
+    let id = g.create_demo("orphan", json!({"auto_start": true})).await;
+    let dir = server_dir(&g, &id);
+    g.power(&id, "start").await;
+    g.wait_state(&id, "running", T).await;
+    g.command(&id, "spawn-child").await;
+    g.wait_log(&id, "child pid", T).await;
+    let before = processes_in(&dir);
+    assert!(before.len() >= 2, "{before:?}");
+
+    g.crash_and_restart().await;
+    // The old group is gone (the new start may already run a fresh one: auto-start).
+    for pid in &before {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .map(|s| s.contains(") Z"))
+                    .unwrap_or(true),
+            "process {pid} of the killed Garrison survived"
+        );
+    }
+    g.wait_state(&id, "running", T).await;
+    let (_, h) = g
+        .call("GET", &format!("/api/servers/{id}/history"), None)
+        .await;
+    assert!(h.to_string().contains("Garrison restarted"), "{h}");
+    g.power(&id, "stop").await;
+    g.wait_state(&id, "offline", T).await;
+    wait_no_processes(&dir, T).await;
+}

@@ -360,6 +360,15 @@ impl Garrison {
         }
     }
 
+    /// SIGKILL Garrison (no chance to stop its game servers), then start it again on the
+    /// same data dir.
+    pub async fn crash_and_restart(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        self.launch();
+    }
+
     /// Stop and start again on the same data dir (a new port).
     pub async fn restart(&mut self) {
         let st = self.stop();
