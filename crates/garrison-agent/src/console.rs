@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 /// Lines and bytes per `ConsoleEvent` at most.
 const BATCH_LINES: usize = 512;
 const BATCH_BYTES: usize = 64 * 1024;
-const READ_BUF: usize = 64 * 1024;
+/// Per stream of a running process; 32 KiB keeps a flood at millions of lines/s while
+/// a thousand running servers stay affordable.
+const READ_BUF: usize = 32 * 1024;
 
 pub(crate) struct Console {
     id: ServerId,
@@ -47,7 +49,8 @@ impl Console {
             events,
             log,
             ring: Mutex::new(Ring {
-                lines: VecDeque::with_capacity(cap.min(4096)),
+                // Grows as lines come: a server that never ran costs nothing here.
+                lines: VecDeque::new(),
                 cap,
                 next_seq: 0,
                 dropped: 0,

@@ -123,7 +123,15 @@ async fn main() {
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
         rows.push(Row(
-            format!("garrison serve idle, {servers} servers defined"),
+            format!("garrison serve idle, {servers} servers just created (and installed)"),
+            format!("{} MiB RSS", rss_kib(g.pid()) / 1024),
+        ));
+        // The everyday idle state: started with the servers already defined.
+        let mut g = g;
+        g.restart().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        rows.push(Row(
+            format!("garrison serve idle after a restart, {servers} servers defined"),
             format!("{} MiB RSS", rss_kib(g.pid()) / 1024),
         ));
         let t0 = Instant::now();
