@@ -1,133 +1,15 @@
 //! The audit log's store functions (writing with `via` and `server_id`, filtered and
 //! paginated reads) and the admin counts, on SQLite and (with
-//! `GARRISON_TEST_POSTGRES_URL`) PostgreSQL, each test in its own database. Mirrors the
-//! harness of `store.rs`.
+//! `GARRISON_TEST_POSTGRES_URL`) PostgreSQL, each test in its own database. Uses the store
+//! harness in `common`.
 
 use garrison_panel::store::{AuditEntry, AuditQuery, NewAudit, Store};
 use serde_json::json;
-use sqlx::{AssertSqlSafe, Connection};
 use std::collections::HashSet;
 
-enum Kind {
-    Sqlite { _dir: tempfile::TempDir },
-    Postgres { admin_url: String, name: String },
-}
-
-struct TestDb {
-    url: String,
-    kind: Kind,
-}
-
-impl TestDb {
-    fn sqlite() -> TestDb {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("garrison.db");
-        TestDb {
-            url: format!("sqlite://{}", path.display()),
-            kind: Kind::Sqlite { _dir: dir },
-        }
-    }
-
-    async fn postgres() -> Option<TestDb> {
-        let admin_url = match std::env::var("GARRISON_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => url,
-            _ if std::env::var_os("CI").is_some() => {
-                panic!("CI is set but GARRISON_TEST_POSTGRES_URL is not")
-            }
-            _ => {
-                eprintln!("note: GARRISON_TEST_POSTGRES_URL unset; skipping PostgreSQL test");
-                return None;
-            }
-        };
-        sqlx::any::install_default_drivers();
-        let name = format!("garrison_t_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = sqlx::AnyConnection::connect(&admin_url)
-            .await
-            .expect("connect to GARRISON_TEST_POSTGRES_URL");
-        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
-        conn.close().await.ok();
-        Some(TestDb {
-            url: with_database(&admin_url, &name),
-            kind: Kind::Postgres { admin_url, name },
-        })
-    }
-
-    async fn open(&self) -> Store {
-        Store::open(&self.url).await.expect("open store")
-    }
-
-    /// A raw pool on the same database, to set rows up behind the store's back.
-    async fn raw(&self) -> sqlx::AnyPool {
-        sqlx::any::install_default_drivers();
-        sqlx::AnyPool::connect(&self.url).await.unwrap()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Kind::Postgres { admin_url, name } = &self.kind {
-            let (admin_url, name) = (admin_url.clone(), name.clone());
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async {
-                    if let Ok(mut conn) = sqlx::AnyConnection::connect(&admin_url).await {
-                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                        let _ = sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await;
-                        conn.close().await.ok();
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
-
-/// Replaces the database name in a `postgres://` URL, keeping any query string.
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let authority = base[scheme_end..]
-        .split_once('/')
-        .map_or(&base[scheme_end..], |(a, _)| a);
-    let mut out = format!("{}{}/{}", &base[..scheme_end], authority, db);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let db = super::TestDb::sqlite();
-                    super::$name(&db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = super::TestDb::postgres().await else { return };
-                    super::$name(&db).await;
-                }
-            )*
-        }
-    };
-}
+#[macro_use]
+mod common;
+use common::*;
 
 both_backends!(
     via_server_and_username_recorded,
