@@ -45,6 +45,7 @@ both_backends!(
     subusers_and_ownership,
     limited_api_keys,
     users_disable_idle_and_session_list,
+    ssh_keys_per_user,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -965,5 +966,55 @@ async fn users_disable_idle_and_session_list(db: &TestDb) {
     assert!(store.user_by_id(&u.id).await.unwrap().unwrap().disabled);
     assert!(store.delete_user(&u.id).await.unwrap());
     assert!(!store.delete_user(&u.id).await.unwrap());
+    store.close().await;
+}
+
+async fn ssh_keys_per_user(db: &TestDb) {
+    let store = db.open().await;
+    let u = store.create_user("u", "h", false).await.unwrap();
+    let v = store.create_user("v", "h", false).await.unwrap();
+    let k = store
+        .add_ssh_key(
+            &u.id,
+            "laptop",
+            "ssh-ed25519",
+            "ssh-ed25519 AAAA me",
+            "SHA256:abc",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .add_ssh_key(
+                &u.id,
+                "again",
+                "ssh-ed25519",
+                "ssh-ed25519 AAAA me",
+                "SHA256:abc"
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Another user may register the same key.
+    store
+        .add_ssh_key(
+            &v.id,
+            "shared",
+            "ssh-ed25519",
+            "ssh-ed25519 AAAA me",
+            "SHA256:abc",
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.list_ssh_keys(&u.id).await.unwrap(), vec![k.clone()]);
+    assert!(
+        !store.delete_ssh_key(&v.id, &k.id).await.unwrap(),
+        "another user's key"
+    );
+    assert!(store.delete_ssh_key(&u.id, &k.id).await.unwrap());
+    assert!(store.list_ssh_keys(&u.id).await.unwrap().is_empty());
+    // Keys go with their user.
+    assert!(store.delete_user(&v.id).await.unwrap());
+    assert!(store.list_ssh_keys(&v.id).await.unwrap().is_empty());
     store.close().await;
 }

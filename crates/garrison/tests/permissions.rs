@@ -98,6 +98,7 @@ fn sample(method: &str, path: &str) -> Option<Value> {
         ("PUT", "/admin/settings/registration") => json!({"enabled": true}),
         ("POST", "/account/password") => json!({"current_password": "x", "new_password": "short"}),
         ("POST", "/account/api-keys") => json!({"name": ""}),
+        ("POST", "/account/ssh-keys") => json!({"name": "k", "public_key": "not a key"}),
         ("POST", "/account/2fa/enable") => json!({"code": "x"}),
         ("POST", "/account/2fa/disable") => json!({"password": "x", "code": "x"}),
         ("PUT", "/admin/settings/require-two-factor") => json!({"enabled": false}),
@@ -274,7 +275,8 @@ async fn every_route_and_caller() {
             // route may refuse bad credentials (401) but never needs a permission.
             let missing_below = route.path.contains("{user_id}")
                 || route.path.starts_with("/account/api-keys/")
-                || route.path.starts_with("/account/sessions/");
+                || route.path.starts_with("/account/sessions/")
+                || route.path.starts_with("/account/ssh-keys/");
             let ok = got == want
                 || (want == Outcome::Allowed && got == Outcome::Hidden && missing_below)
                 || (route.needs == Needs::Public && got != Outcome::Forbidden);

@@ -579,3 +579,121 @@ async fn required_two_factor_confines_sessions_without_it_to_enrolment() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn ssh_keys_are_checked_fingerprinted_and_session_only() {
+    let g = Garrison::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id");
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "me@test", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let public = std::fs::read_to_string(dir.path().join("id.pub")).unwrap();
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(dir.path().join("id.pub"))
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+
+    make_user(&g, "kim").await;
+    let cookie = g.login("kim", "a long password").await.unwrap();
+    let add = |body: Value| {
+        let (g, cookie) = (&g, cookie.clone());
+        async move {
+            let r = g
+                .http
+                .post(g.url("/api/account/ssh-keys"))
+                .session(&cookie)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let s = r.status();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (s, v) = add(json!({"name": "laptop", "public_key": public})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        v["fingerprint"],
+        fingerprint.as_str(),
+        "ssh-keygen says {fingerprint}"
+    );
+    assert_eq!(v["key_type"], "ssh-ed25519");
+    let id = v["id"].as_str().unwrap().to_owned();
+
+    for (body, field) in [
+        (json!({"name": "again", "public_key": public}), "public_key"),
+        (
+            json!({"name": "bad", "public_key": "ssh-ed25519 not-base64!"}),
+            "public_key",
+        ),
+        (
+            json!({"name": "private", "public_key": "-----BEGIN OPENSSH PRIVATE KEY-----"}),
+            "public_key",
+        ),
+        (json!({"name": "", "public_key": public}), "name"),
+    ] {
+        let (s, v) = add(body.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert_eq!(v["error"]["field"], field, "{body}: {v}");
+    }
+    // Readable with an API key, but not changeable with one.
+    let r = g
+        .http
+        .post(g.url("/api/account/api-keys"))
+        .session(&cookie)
+        .json(&json!({"name": "k"}))
+        .send()
+        .await
+        .unwrap();
+    let api_key = r.json::<Value>().await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = g
+        .http
+        .get(g.url("/api/account/ssh-keys"))
+        .bearer_auth(&api_key)
+        .send()
+        .await
+        .unwrap();
+    let listed: Value = r.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("public_key").is_none());
+    let r = g
+        .http
+        .delete(g.url(&format!("/api/account/ssh-keys/{id}")))
+        .bearer_auth(&api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Another user cannot see or remove it.
+    let (_, others) = g.call("GET", "/api/account/ssh-keys", None).await;
+    assert_eq!(others, json!([]));
+    let r = g
+        .http
+        .delete(g.url(&format!("/api/account/ssh-keys/{id}")))
+        .session(&cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = g
+        .http
+        .delete(g.url(&format!("/api/account/ssh-keys/{id}")))
+        .session(&cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod registration;
 pub mod routes;
 pub mod servers;
+pub mod ssh_keys;
 pub mod stats;
 pub mod subusers;
 pub mod templates;
@@ -97,6 +98,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::patch(admin::update_user).delete(admin::delete_user),
         )
         .route("/account/sessions", get(account::list_sessions))
+        .route("/account/ssh-keys", get(ssh_keys::list).post(ssh_keys::add))
+        .route("/account/ssh-keys/{id}", delete(ssh_keys::remove))
         .route("/account/sessions/{id}", delete(account::delete_session))
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))

@@ -281,6 +281,18 @@ pub mod shapes {
         enabled: bool,
     }
 
+    /// An SSH public key of the caller's (for SFTP).
+    #[derive(ToSchema)]
+    pub struct SshKey {
+        id: String,
+        name: String,
+        /// e.g. `ssh-ed25519`
+        key_type: String,
+        /// `SHA256:…`, as `ssh-keygen -l` prints it
+        fingerprint: String,
+        created_at: i64,
+    }
+
     #[derive(ToSchema)]
     pub struct User {
         id: String,
@@ -514,6 +526,9 @@ pub mod shapes {
         super::account::list_keys,
         super::account::create_key,
         super::account::delete_key,
+        super::ssh_keys::list,
+        super::ssh_keys::add,
+        super::ssh_keys::remove,
         super::account::list_sessions,
         super::account::delete_session,
         super::two_factor::status,

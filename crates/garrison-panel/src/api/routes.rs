@@ -101,6 +101,17 @@ pub const ROUTES: &[Route] = &[
         p(Permission::AdminUsers),
     ),
     r("GET", "/account/sessions", p(Permission::AccountSecurity)),
+    r("GET", "/account/ssh-keys", p(Permission::AccountSecurity)),
+    r(
+        "POST",
+        "/account/ssh-keys",
+        Session(Permission::AccountSecurity),
+    ),
+    r(
+        "DELETE",
+        "/account/ssh-keys/{id}",
+        Session(Permission::AccountSecurity),
+    ),
     r(
         "DELETE",
         "/account/sessions/{id}",

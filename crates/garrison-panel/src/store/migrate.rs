@@ -46,6 +46,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "users",
         sql: include_str!("../../migrations/0005_users.sql"),
     },
+    Migration {
+        version: 6,
+        name: "ssh_keys",
+        sql: include_str!("../../migrations/0006_ssh_keys.sql"),
+    },
 ];
 
 /// Arbitrary constant key for `pg_advisory_xact_lock` ("garrison" in ASCII, truncated).
