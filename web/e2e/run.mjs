@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import crypto from 'node:crypto';
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { chromium, request } from 'playwright-core';
 import { ADMIN_PASSWORD, Garrison } from './harness.mjs';
 
@@ -745,6 +747,74 @@ async function main() {
     await waitText(tid('key-limits'), 'expires');
     await page.click(tid('new-key-dismiss'));
     await shot('account-sessions-keys');
+  });
+
+  await step('account: add an SSH key, see its fingerprint, errors next to the field, remove it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'garrison-e2e-ssh-'));
+    try {
+      const file = path.join(dir, 'id_ed25519');
+      execFileSync('ssh-keygen', ['-t', 'ed25519', '-N', '', '-C', 'e2e@laptop', '-f', file, '-q']);
+      const pub = fs.readFileSync(`${file}.pub`, 'utf8');
+      // "256 SHA256:… e2e@laptop (ED25519)"
+      const fingerprint = execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' }).split(/\s+/)[1];
+      if (!fingerprint?.startsWith('SHA256:')) throw new Error(`ssh-keygen -lf printed no fingerprint: ${fingerprint}`);
+
+      await page.goto(base + '/account');
+      await visible(tid('ssh-keys-empty'));
+      // Not a key: refused next to the field before anything is sent.
+      await page.fill(tid('ssh-public-key'), 'hello world');
+      await page.click(tid('ssh-key-add'));
+      await waitText(tid('error-public_key'), 'Not an OpenSSH public key');
+      if ((await page.getAttribute(tid('ssh-public-key'), 'aria-invalid')) !== 'true') throw new Error('key field not marked invalid');
+      await visible(tid('error-ssh_name'));
+
+      // A real key: the name is suggested from its comment; typed over, and sent with Enter.
+      await page.fill(tid('ssh-public-key'), pub);
+      const suggested = await page.inputValue(tid('ssh-name'));
+      if (suggested !== 'e2e@laptop') throw new Error(`name suggested from the key comment: ${JSON.stringify(suggested)}`);
+      await page.fill(tid('ssh-name'), 'e2e laptop');
+      await page.press(tid('ssh-name'), 'Enter');
+      await visible(tid('ssh-key-added'));
+      const item = `${tid('ssh-key-item')}:has(${tid('ssh-key-name')}:text-is("e2e laptop"))`;
+      await visible(item);
+      const shown = (await page.locator(`${item} ${tid('ssh-key-fingerprint')}`).textContent())?.trim();
+      if (shown !== fingerprint) throw new Error(`fingerprint shown ${shown}, ssh-keygen says ${fingerprint}`);
+      const type = (await page.locator(`${item} ${tid('ssh-key-type')}`).textContent())?.trim();
+      if (type !== 'ssh-ed25519') throw new Error(`key type shown ${type}`);
+      if (await page.locator(tid('error-public_key')).count()) throw new Error('an error is still shown after adding');
+
+      // The same key again: the server refuses it, next to the field.
+      await page.fill(tid('ssh-public-key'), pub);
+      await page.fill(tid('ssh-name'), 'again');
+      await page.click(tid('ssh-key-add'));
+      await visible(tid('error-public_key'));
+      if ((await page.getAttribute(tid('ssh-public-key'), 'aria-invalid')) !== 'true') throw new Error('key field not marked invalid');
+      await shot('account-ssh-keys-error');
+
+      await page.goto(base + '/account');
+      await visible(item);
+      await shot('account-ssh-keys');
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await shot('account-ssh-keys-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
+      await page.setViewportSize({ width: 360, height: 740 });
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      if (overflow > 1) throw new Error(`SSH keys scroll sideways by ${overflow}px at 360px`);
+      await shot('account-ssh-keys-360');
+      await page.setViewportSize({ width: 1280, height: 860 });
+
+      // Removing asks first; Cancel keeps the key.
+      await page.click(`${item} ${tid('ssh-key-remove')}`);
+      await visible(tid('ssh-remove-dialog'));
+      await page.click(tid('ssh-remove-dialog-cancel'));
+      await visible(item);
+      await page.click(`${item} ${tid('ssh-key-remove')}`);
+      await visible(tid('ssh-remove-dialog'));
+      await page.click(tid('ssh-remove-dialog-confirm'));
+      await visible(tid('ssh-keys-empty'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   await step('new pages at 360 px, 4K and in dark mode', async () => {
