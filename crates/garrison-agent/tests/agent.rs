@@ -594,7 +594,8 @@ async fn install_seed_files_and_command() {
     spec.install = Some(vec![
         "/bin/sh".into(),
         "-c".into(),
-        "echo installing; read x; echo got $x; echo made > made.txt".into(),
+        // The pause keeps it installing while the conflicts below are checked.
+        "echo installing; read x; sleep 1; echo got $x; echo made > made.txt".into(),
     ]);
     h.agent.register(spec).await.unwrap();
     std::fs::write(h.tmp.path().join("servers/inst/a.txt"), "mine").unwrap();
