@@ -50,13 +50,10 @@ impl<V: Entry> BoundedMap<V> {
         if now.saturating_duration_since(self.last_sweep) >= self.sweep_every {
             self.sweep(now);
         }
-        if !self.map.contains_key(key) {
-            if self.map.len() >= self.cap {
-                self.make_room(now);
-            }
-            self.map.insert(key.to_owned(), new());
+        if self.map.len() >= self.cap && !self.map.contains_key(key) {
+            self.make_room(now);
         }
-        self.map.get_mut(key).expect("just inserted")
+        self.map.entry(key.to_owned()).or_insert_with(new)
     }
 
     fn sweep(&mut self, now: Instant) {
