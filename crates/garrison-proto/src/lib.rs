@@ -2,6 +2,7 @@
 //! resolved run spec a node executes, the one event schema, the `Node` trait the panel
 //! talks through, permission names and the template model. Nothing here does I/O.
 
+pub mod config;
 pub mod event;
 pub mod ids;
 pub mod node;
@@ -10,6 +11,7 @@ pub mod spec;
 pub mod state;
 pub mod template;
 
+pub use config::{ConfigFile, ConfigFormat, ConfigSetting, ValueKind};
 pub use event::{
     ConsoleEvent, Event, ExitInfo, InstallEvent, InstallPhase, StatsEvent, StatusEvent,
 };

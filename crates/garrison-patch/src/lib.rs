@@ -1,0 +1,1 @@
+//! Config file patchers (work in progress).
