@@ -6,10 +6,12 @@
 mod agent;
 mod config;
 mod console;
+pub mod install;
 mod leftovers;
 mod lines;
 mod logwriter;
 mod process;
+pub mod sandbox;
 mod stats;
 mod supervisor;
 
