@@ -104,25 +104,27 @@ impl Agent {
         if spec.command.first().is_none_or(|c| c.is_empty()) {
             return bad("the command is empty".into());
         }
-        if spec
-            .install
-            .as_ref()
-            .is_some_and(|i| i.first().is_none_or(|c| c.is_empty()))
-        {
-            return bad("the install command is empty".into());
+        for step in &spec.install {
+            if let garrison_proto::InstallStep::Write { path, .. } = step
+                && !seed_path_ok(path)
+            {
+                return bad(format!(
+                    "install file path {path:?} must be relative, without `..`"
+                ));
+            }
+        }
+        for f in &spec.config_files {
+            if !seed_path_ok(&f.path) {
+                return bad(format!(
+                    "config file path {:?} must be relative, without `..`",
+                    f.path
+                ));
+            }
         }
         if let Some(p) = &spec.done_pattern
             && let Err(e) = regex::Regex::new(p)
         {
             return bad(format!("done pattern does not compile: {e}"));
-        }
-        for seed in &spec.seed_files {
-            if !seed_path_ok(&seed.path) {
-                return bad(format!(
-                    "seed file path {:?} must be relative, without `..`",
-                    seed.path
-                ));
-            }
         }
         if spec
             .env
@@ -225,6 +227,14 @@ impl Node for Agent {
 
     async fn install(&self, id: &ServerId) -> Result<(), NodeError> {
         self.ask(id, Cmd::Install).await
+    }
+
+    async fn cancel_install(&self, id: &ServerId) -> Result<(), NodeError> {
+        self.ask(id, Cmd::CancelInstall).await
+    }
+
+    async fn apply_config(&self, id: &ServerId) -> Result<(), NodeError> {
+        self.ask(id, Cmd::ApplyConfig).await
     }
 
     async fn remove(&self, id: &ServerId) -> Result<(), NodeError> {

@@ -19,6 +19,58 @@ pub struct AgentConfig {
     pub stats_interval: Duration,
     /// Longer console lines are cut; the rest is dropped up to the newline.
     pub max_line_bytes: usize,
+    pub install: InstallConfig,
+}
+
+/// How installs fetch and unpack things.
+#[derive(Debug, Clone)]
+pub struct InstallConfig {
+    /// Plain-HTTP downloads (off: HTTPS only). For local mirrors.
+    pub allow_http: bool,
+    /// URL prefix rewrites (`from` → `to`), for hosts behind a cache or mirror. The
+    /// first matching prefix wins.
+    pub mirrors: Vec<(String, String)>,
+    pub max_download_bytes: u64,
+    /// Total unpacked size one extract may write.
+    pub max_extract_bytes: u64,
+    /// Tries per download, resuming where the last one stopped.
+    pub download_attempts: u32,
+    /// The `steamcmd` program (a bare name is looked up on PATH).
+    pub steamcmd: PathBuf,
+    /// Where Java runtimes are looked for (each subdirectory with a `release` file).
+    pub java_dirs: Vec<PathBuf>,
+    /// Sent with every request (some APIs, PaperMC's among them, require a real one).
+    pub user_agent: String,
+}
+
+impl Default for InstallConfig {
+    fn default() -> Self {
+        InstallConfig {
+            allow_http: false,
+            mirrors: Vec::new(),
+            max_download_bytes: 64 * 1024 * 1024 * 1024,
+            max_extract_bytes: 256 * 1024 * 1024 * 1024,
+            download_attempts: 5,
+            steamcmd: "steamcmd".into(),
+            java_dirs: vec!["/usr/lib/jvm".into()],
+            user_agent: format!(
+                "garrison/{} (self-hosted game server panel; https://github.com/garrison-panel/garrison)",
+                env!("CARGO_PKG_VERSION")
+            ),
+        }
+    }
+}
+
+impl InstallConfig {
+    /// `url` with the first matching mirror prefix swapped in.
+    pub fn mirrored(&self, url: &str) -> String {
+        for (from, to) in &self.mirrors {
+            if let Some(rest) = url.strip_prefix(from.as_str()) {
+                return format!("{to}{rest}");
+            }
+        }
+        url.to_owned()
+    }
 }
 
 impl AgentConfig {
@@ -31,6 +83,7 @@ impl AgentConfig {
             log_max_bytes: 8 * 1024 * 1024,
             stats_interval: Duration::from_secs(2),
             max_line_bytes: 8192,
+            install: InstallConfig::default(),
         }
     }
 

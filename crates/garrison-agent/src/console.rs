@@ -134,6 +134,11 @@ impl Console {
     }
 }
 
+/// Something that looks at console lines as they pass (ready line, sign-in prompts).
+pub(crate) trait LineWatch: Send + Sync {
+    fn check(&self, lines: &[String]);
+}
+
 /// Tells the supervisor once when a console line matches the ready pattern.
 pub(crate) struct ReadyWatch {
     pub(crate) pattern: Regex,
@@ -141,7 +146,7 @@ pub(crate) struct ReadyWatch {
     pub(crate) notify: Box<dyn Fn() + Send + Sync>,
 }
 
-impl ReadyWatch {
+impl LineWatch for ReadyWatch {
     fn check(&self, lines: &[String]) {
         if self.fired.load(Ordering::Relaxed) {
             return;
@@ -161,7 +166,7 @@ pub(crate) async fn read_stream<R: AsyncRead + Unpin>(
     mut reader: R,
     console: Arc<Console>,
     max_line_bytes: usize,
-    ready: Option<Arc<ReadyWatch>>,
+    watchers: Vec<Arc<dyn LineWatch>>,
 ) {
     let mut buf = vec![0u8; READ_BUF];
     let mut splitter = LineSplitter::new(max_line_bytes);
@@ -172,18 +177,18 @@ pub(crate) async fn read_stream<R: AsyncRead + Unpin>(
             Ok(n) => n,
         };
         splitter.push(&buf[..n], &mut lines);
-        emit(&console, &mut lines, ready.as_deref());
+        emit(&console, &mut lines, &watchers);
     }
     splitter.finish(&mut lines);
-    emit(&console, &mut lines, ready.as_deref());
+    emit(&console, &mut lines, &watchers);
 }
 
-fn emit(console: &Console, lines: &mut Vec<String>, ready: Option<&ReadyWatch>) {
+fn emit(console: &Console, lines: &mut Vec<String>, watchers: &[Arc<dyn LineWatch>]) {
     if lines.is_empty() {
         return;
     }
-    if let Some(r) = ready {
-        r.check(lines);
+    for w in watchers {
+        w.check(lines);
     }
     let mut batch = Vec::new();
     let mut bytes = 0;
@@ -248,7 +253,7 @@ mod tests {
         let data: Vec<u8> = (0..1500)
             .flat_map(|i| format!("l{i}\n").into_bytes())
             .collect();
-        read_stream(&data[..], c.clone(), 100, None).await;
+        read_stream(&data[..], c.clone(), 100, Vec::new()).await;
         let mut seen = 0;
         while let Ok(Event::Console(e)) = rx.try_recv() {
             assert_eq!(e.seq, seen);

@@ -5,18 +5,22 @@
 
 mod agent;
 mod config;
+mod configs;
 mod console;
 pub mod install;
+mod installer;
+mod java;
 mod leftovers;
 mod lines;
 mod logwriter;
 mod process;
+mod prompts;
 pub mod sandbox;
 mod stats;
 mod supervisor;
 
 pub use agent::Agent;
-pub use config::{AgentConfig, AgentError, RunAs};
+pub use config::{AgentConfig, AgentError, InstallConfig, RunAs};
 pub use leftovers::reap_orphans;
 
 /// Milliseconds since the unix epoch, now.

@@ -3,11 +3,13 @@
 //! command channel; its process tasks talk back through a small internal channel.
 
 use crate::config::{AgentConfig, AgentError, RunAs};
-use crate::console::{Console, ReadyWatch, read_stream};
+use crate::console::{Console, LineWatch, ReadyWatch, read_stream};
+use crate::installer::{Installer, Outcome};
+use crate::prompts::PromptWatch;
 use crate::lock;
 use crate::process::{describe_exit, signal_group, spawn, stop_signal};
 use garrison_proto::{
-    Event, ExitInfo, InstallEvent, InstallPhase, NodeError, PowerAction, RunSpec, SeedFile,
+    Event, ExitInfo, InstallEvent, InstallPhase, NodeError, PowerAction, PromptEvent, RunSpec,
     ServerId, ServerState, Stats, StatsEvent, StatusEvent, StopMethod,
 };
 use nix::sys::signal::Signal;
@@ -19,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -35,6 +37,8 @@ pub(crate) type Reply = oneshot::Sender<Result<(), NodeError>>;
 pub(crate) enum Cmd {
     Power(PowerAction, Reply),
     Install(Reply),
+    CancelInstall(Reply),
+    ApplyConfig(Reply),
     Command(String, Reply),
     Update(Box<RunSpec>, Reply),
     Remove(Reply),
@@ -85,20 +89,23 @@ enum ProcMsg {
         code: Option<i32>,
         signal: Option<i32>,
     },
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Game,
-    Install,
+    InstallDone {
+        gen_id: u64,
+        outcome: Outcome,
+    },
 }
 
 struct Proc {
     gen_id: u64,
     pid: i32,
-    kind: Kind,
     stdin: mpsc::Sender<String>,
     start_seq: u64,
+}
+
+/// A running install: its task ends with `ProcMsg::InstallDone`.
+struct InstallTask {
+    gen_id: u64,
+    cancel: watch::Sender<bool>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -126,6 +133,7 @@ pub(crate) struct Actor {
     proc_rx: mpsc::Receiver<ProcMsg>,
     gen_id: u64,
     proc: Option<Proc>,
+    install: Option<InstallTask>,
     intent: Option<Intent>,
     killed_after_timeout: bool,
     stop_deadline: Option<Instant>,
@@ -158,6 +166,7 @@ impl Actor {
             proc_rx,
             gen_id: 0,
             proc: None,
+            install: None,
             intent: None,
             killed_after_timeout: false,
             stop_deadline: None,
@@ -172,7 +181,7 @@ impl Actor {
     pub(crate) async fn run(mut self) {
         let mut cmd_open = true;
         loop {
-            if self.shutting_down && self.proc.is_none() {
+            if self.shutting_down && self.proc.is_none() && self.install.is_none() {
                 for w in self.shutdown_waiters.drain(..) {
                     let _ = w.send(());
                 }
@@ -215,11 +224,31 @@ impl Actor {
                 let _ = reply.send(res);
             }
             Cmd::Install(reply) => self.install(reply).await,
+            Cmd::CancelInstall(reply) => {
+                let res = match &self.install {
+                    Some(task) => {
+                        let _ = task.cancel.send(true);
+                        Ok(())
+                    }
+                    None => Err(conflict(self.state, "cancel the install")),
+                };
+                let _ = reply.send(res);
+            }
+            Cmd::ApplyConfig(reply) => {
+                // An install in progress writes files itself; patches apply at start.
+                let res = if self.install.is_some() {
+                    Ok(())
+                } else {
+                    let spec = self.next_spec.as_ref().unwrap_or(&self.spec);
+                    self.apply_config(spec.config_files.clone()).await
+                };
+                let _ = reply.send(res);
+            }
             Cmd::Command(line, reply) => {
                 let _ = reply.send(self.command(line));
             }
             Cmd::Update(spec, reply) => {
-                if self.proc.is_some() {
+                if self.proc.is_some() || self.install.is_some() {
                     self.next_spec = Some(*spec);
                 } else {
                     self.spec = *spec;
@@ -245,9 +274,8 @@ impl Actor {
                         self.begin_stop("the node is shutting down").await;
                     }
                     ServerState::Installing => {
-                        if let Some(p) = &self.proc {
-                            signal_group(p.pid, Signal::SIGTERM);
-                            self.stop_deadline = Some(Instant::now() + self.stop_timeout());
+                        if let Some(task) = &self.install {
+                            let _ = task.cancel.send(true);
                         }
                     }
                     _ => {}
@@ -342,7 +370,7 @@ impl Actor {
         ) {
             return Err(NodeError::NotRunning);
         }
-        let Some(p) = self.proc.as_ref().filter(|p| p.kind == Kind::Game) else {
+        let Some(p) = self.proc.as_ref() else {
             return Err(NodeError::NotRunning);
         };
         match p.stdin.try_send(format!("{line}\n")) {
@@ -360,7 +388,11 @@ impl Actor {
         if let Some(spec) = self.next_spec.take() {
             self.spec = spec;
         }
-        let spawned = self.spawn(Kind::Game).await;
+        let prepared = self.prepare_start().await;
+        let spawned = match prepared {
+            Ok(argv) => self.spawn(argv).await,
+            Err(e) => Err(e),
+        };
         self.set_state(ServerState::Starting, reason, None).await;
         match spawned {
             Ok(()) => {
@@ -395,31 +427,84 @@ impl Actor {
         }
         self.set_state(ServerState::Installing, "install requested", None)
             .await;
-        self.install_event(InstallPhase::Started, None).await;
+        let mut started = InstallEvent::new(self.shared.id.clone(), InstallPhase::Started);
+        started.steps = u32::try_from(self.spec.install.len()).ok();
+        let _ = self.events.send(Event::Install(started)).await;
         let _ = reply.send(Ok(()));
 
+        self.gen_id += 1;
+        let gen_id = self.gen_id;
+        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let installer = Installer {
+            server: self.shared.id.clone(),
+            dir: self.shared.dir.clone(),
+            config: self.config.clone(),
+            steps: self.spec.install.clone(),
+            env: self.spec.env.clone(),
+            java: self.spec.java,
+            prompts: self.spec.prompts.clone(),
+            console: self.shared.console.clone(),
+            events: self.events.clone(),
+            cancel: cancel_rx,
+        };
+        let tx = self.proc_tx.clone();
+        tokio::spawn(async move {
+            let outcome = installer.run().await;
+            let _ = tx.send(ProcMsg::InstallDone { gen_id, outcome }).await;
+        });
+        self.install = Some(InstallTask {
+            gen_id,
+            cancel: cancel_tx,
+        });
+    }
+
+    async fn install_done(&mut self, outcome: Outcome) {
+        self.install = None;
+        match outcome {
+            Outcome::Finished => {
+                self.set_state(ServerState::Offline, "install finished", None)
+                    .await;
+                self.install_event(InstallPhase::Finished, None).await;
+            }
+            Outcome::Cancelled => {
+                self.set_state(ServerState::Offline, "install cancelled", None)
+                    .await;
+                self.install_event(InstallPhase::Cancelled, Some("cancelled".into()))
+                    .await;
+            }
+            Outcome::Failed(reason) => self.install_failed(reason).await,
+        }
+    }
+
+    /// Patch the config files now. Blocking work in `spawn_blocking`.
+    async fn apply_config(&self, files: Vec<garrison_proto::ConfigFile>) -> Result<(), NodeError> {
+        if files.is_empty() {
+            return Ok(());
+        }
         let dir = self.shared.dir.clone();
-        let seeds = self.spec.seed_files.clone();
         let run_as = self.config.run_as;
-        let seeded = tokio::task::spawn_blocking(move || write_seed_files(&dir, &seeds, run_as))
+        tokio::task::spawn_blocking(move || crate::configs::apply(&dir, &files, run_as))
             .await
-            .map_err(AgentError::from)
-            .and_then(|r| r);
-        if let Err(e) = seeded {
-            self.install_failed(format!("writing seed files failed: {e}"))
-                .await;
-            return;
+            .map_err(|e| NodeError::Io(format!("the config task failed: {e}")))?
+    }
+
+    /// Before a start: config files patched, and `java` resolved to the node's Java of
+    /// the version the template asks for. Returns the argv to run.
+    async fn prepare_start(&mut self) -> Result<Vec<String>, AgentError> {
+        self.apply_config(self.spec.config_files.clone())
+            .await
+            .map_err(|e| AgentError::Task(format!("config file {e}")))?;
+        let mut argv = self.spec.command.clone();
+        if argv.first().is_some_and(|p| p == "java")
+            && let Some(min) = self.spec.java
+        {
+            let dirs = self.config.install.java_dirs.clone();
+            let jre = tokio::task::spawn_blocking(move || crate::java::select(&dirs, min))
+                .await?
+                .map_err(AgentError::Task)?;
+            argv[0] = jre.binary().display().to_string();
         }
-        if self.spec.install.is_none() {
-            self.set_state(ServerState::Offline, "install finished", None)
-                .await;
-            self.install_event(InstallPhase::Finished, None).await;
-            return;
-        }
-        if let Err(e) = self.spawn(Kind::Install).await {
-            self.install_failed(format!("install command failed to start: {e}"))
-                .await;
-        }
+        Ok(argv)
     }
 
     /// Install failures end `offline` (not `crashed`): nothing was running, and the
@@ -434,11 +519,7 @@ impl Actor {
         self.install_event(InstallPhase::Failed, Some(reason)).await;
     }
 
-    async fn spawn(&mut self, kind: Kind) -> Result<(), AgentError> {
-        let argv = match kind {
-            Kind::Game => self.spec.command.clone(),
-            Kind::Install => self.spec.install.clone().unwrap_or_default(),
-        };
+    async fn spawn(&mut self, argv: Vec<String>) -> Result<(), AgentError> {
         let env = self.spec.env.clone();
         let dir = self.shared.dir.clone();
         let run_as = self.config.run_as;
@@ -464,26 +545,34 @@ impl Actor {
         let gen_id = self.gen_id;
         let console = self.shared.console.clone();
         let start_seq = console.next_seq();
-        let label = if kind == Kind::Install {
-            "install process"
-        } else {
-            "process"
-        };
-        console.marker(format!("{label} started (pid {pid})"));
+        console.marker(format!("process started (pid {pid})"));
 
-        let ready = match (kind, &self.spec.done_pattern) {
-            (Kind::Game, Some(p)) => Regex::new(p).ok().map(|pattern| {
-                let tx = self.proc_tx.clone();
-                Arc::new(ReadyWatch {
-                    pattern,
-                    fired: Arc::new(AtomicBool::new(false)),
-                    notify: Box::new(move || {
-                        let _ = tx.try_send(ProcMsg::Ready { gen_id });
-                    }),
-                })
+        let mut watchers: Vec<Arc<dyn LineWatch>> = Vec::new();
+        if let Some(p) = &self.spec.done_pattern
+            && let Ok(pattern) = Regex::new(p)
+        {
+            let tx = self.proc_tx.clone();
+            watchers.push(Arc::new(ReadyWatch {
+                pattern,
+                fired: Arc::new(AtomicBool::new(false)),
+                notify: Box::new(move || {
+                    let _ = tx.try_send(ProcMsg::Ready { gen_id });
+                }),
+            }));
+        }
+        let events = self.events.clone();
+        let sid = self.shared.id.clone();
+        if let Some(w) = PromptWatch::new(
+            &self.spec.prompts,
+            Box::new(move |prompt| {
+                let _ = events.try_send(Event::Prompt(PromptEvent {
+                    server: sid.clone(),
+                    prompt,
+                }));
             }),
-            _ => None,
-        };
+        ) {
+            watchers.push(Arc::new(w));
+        }
         let max = self.config.max_line_bytes;
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
@@ -491,17 +580,19 @@ impl Actor {
                 out,
                 console.clone(),
                 max,
-                ready.clone(),
+                watchers.clone(),
             )));
         }
         if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(read_stream(err, console.clone(), max, ready)));
+            readers.push(tokio::spawn(read_stream(
+                err,
+                console.clone(),
+                max,
+                watchers,
+            )));
         }
         let (stdin_tx, stdin_rx) = mpsc::channel(STDIN_QUEUE);
-        // An install step is not interactive: its stdin is closed at once.
-        if let Some(stdin) = child.stdin.take()
-            && kind == Kind::Game
-        {
+        if let Some(stdin) = child.stdin.take() {
             tokio::spawn(write_stdin(stdin, stdin_rx));
         }
         tokio::spawn(wait_process(
@@ -518,7 +609,6 @@ impl Actor {
         self.proc = Some(Proc {
             gen_id,
             pid,
-            kind,
             stdin: stdin_tx,
             start_seq,
         });
@@ -546,6 +636,11 @@ impl Actor {
                 let Some(proc) = self.proc.take() else { return };
                 self.on_exit(proc, code, signal).await;
             }
+            ProcMsg::InstallDone { gen_id, outcome } => {
+                if self.install.as_ref().is_some_and(|t| t.gen_id == gen_id) {
+                    self.install_done(outcome).await;
+                }
+            }
         }
     }
 
@@ -567,23 +662,6 @@ impl Actor {
         console.marker(format!("process {} ({desc})", proc.pid));
         self.clear_live().await;
 
-        if proc.kind == Kind::Install {
-            if code == Some(0) {
-                self.set_state(ServerState::Offline, "install finished", Some(exit))
-                    .await;
-                self.install_event(InstallPhase::Finished, None).await;
-            } else {
-                let reason = format!("install command {desc}");
-                self.set_state(
-                    ServerState::Offline,
-                    &format!("install failed: {reason}"),
-                    Some(exit),
-                )
-                .await;
-                self.install_event(InstallPhase::Failed, Some(reason)).await;
-            }
-            return;
-        }
         match self.state {
             ServerState::Stopping => {
                 let how = match (intent, killed_after_timeout) {
@@ -598,7 +676,17 @@ impl Actor {
                 }
             }
             ServerState::Starting | ServerState::Running => {
-                if code == Some(0) {
+                if code.is_some_and(|c| self.spec.restart_exit_codes.contains(&c)) {
+                    self.set_state(
+                        ServerState::Offline,
+                        &format!("{desc}: the server asked to be started again"),
+                        Some(exit),
+                    )
+                    .await;
+                    if !self.shutting_down {
+                        let _ = self.start("restart asked for by the server").await;
+                    }
+                } else if code == Some(0) {
                     self.set_state(
                         ServerState::Offline,
                         "exited by itself (code 0)",
@@ -695,9 +783,8 @@ impl Actor {
         let _ = self
             .events
             .send(Event::Install(InstallEvent {
-                server: self.shared.id.clone(),
-                phase,
                 message,
+                ..InstallEvent::new(self.shared.id.clone(), phase)
             }))
             .await;
     }
@@ -749,59 +836,13 @@ async fn write_stdin(mut stdin: ChildStdin, mut rx: mpsc::Receiver<String>) {
     }
 }
 
-/// Check a seed file path: relative, `/`-separated, no `..`, no empty or `.` parts.
+/// Check a relative file path in a spec: `/`-separated, no `..`, no empty or `.` parts.
 pub(crate) fn seed_path_ok(path: &str) -> bool {
     !path.is_empty()
         && !path.starts_with('/')
         && path
             .split('/')
             .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0'))
-}
-
-/// Write the seed files that do not exist yet (temp file + rename). Blocking.
-fn write_seed_files(
-    dir: &Path,
-    seeds: &[SeedFile],
-    run_as: Option<RunAs>,
-) -> Result<(), AgentError> {
-    for seed in seeds {
-        if !seed_path_ok(&seed.path) {
-            return Err(AgentError::Task(format!(
-                "bad seed file path {:?}",
-                seed.path
-            )));
-        }
-        let target = dir.join(&seed.path);
-        // Refuse to follow a symlink planted in the server directory.
-        let mut cur = dir.to_path_buf();
-        for part in seed.path.split('/') {
-            cur.push(part);
-            if let Ok(meta) = std::fs::symlink_metadata(&cur)
-                && meta.file_type().is_symlink()
-            {
-                return Err(AgentError::Task(format!("{} is a symlink", seed.path)));
-            }
-        }
-        if std::fs::symlink_metadata(&target).is_ok() {
-            continue;
-        }
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| AgentError::io(format!("creating the folder of {}", seed.path), e))?;
-            chown_to(parent, dir, run_as)?;
-        }
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = target.with_file_name(format!(".{name}.garrison-tmp"));
-        std::fs::write(&tmp, seed.content.as_bytes())
-            .map_err(|e| AgentError::io(format!("writing {}", seed.path), e))?;
-        chown_to(&tmp, dir, run_as)?;
-        std::fs::rename(&tmp, &target)
-            .map_err(|e| AgentError::io(format!("renaming {}", seed.path), e))?;
-    }
-    Ok(())
 }
 
 /// Give `path` (and its parents up to `root`) to the run-as user. Blocking.

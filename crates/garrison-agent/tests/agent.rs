@@ -3,7 +3,7 @@
 use garrison_agent::{Agent, AgentConfig, RunAs};
 use garrison_proto::{
     ConsoleEvent, Event, InstallPhase, Node, NodeError, PowerAction, RestartPolicy, RunSpec,
-    SeedFile, ServerId, ServerState, StatusEvent, StopMethod, StopSignal,
+    InstallStep, ServerId, ServerState, StatusEvent, StopMethod, StopSignal,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,9 +51,12 @@ fn sh(id: &str, script: &str) -> RunSpec {
         id: ServerId::from(id),
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
         env,
-        install: None,
-        seed_files: vec![],
+        install: vec![],
+        config_files: vec![],
         done_pattern: None,
+        restart_exit_codes: vec![],
+        java: None,
+        prompts: vec![],
         stop: StopMethod::Signal {
             signal: StopSignal::Term,
         },
@@ -62,6 +65,14 @@ fn sh(id: &str, script: &str) -> RunSpec {
             enabled: false,
             ..RestartPolicy::default()
         },
+    }
+}
+
+fn write(path: &str, content: &str) -> InstallStep {
+    InstallStep::Write {
+        path: path.into(),
+        content: content.into(),
+        overwrite: false,
     }
 }
 
@@ -581,22 +592,20 @@ async fn shutdown_leaves_no_process() {
 async fn install_seed_files_and_command() {
     let mut h = harness();
     let mut spec = sh("inst", "cat a.txt");
-    spec.seed_files = vec![
-        SeedFile {
-            path: "a.txt".into(),
-            content: "seeded".into(),
-        },
-        SeedFile {
-            path: "sub/b.txt".into(),
-            content: "b".into(),
+    spec.install = vec![
+        write("a.txt", "seeded"),
+        write("sub/b.txt", "b"),
+        InstallStep::Command {
+            command: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                // The pause keeps it installing while the conflicts below are checked.
+                "echo installing; read x; sleep 1; echo got $x; echo made > made.txt".into(),
+            ],
+            shell: false,
+            timeout_secs: 60,
         },
     ];
-    spec.install = Some(vec![
-        "/bin/sh".into(),
-        "-c".into(),
-        // The pause keeps it installing while the conflicts below are checked.
-        "echo installing; read x; sleep 1; echo got $x; echo made > made.txt".into(),
-    ]);
     h.agent.register(spec).await.unwrap();
     std::fs::write(h.tmp.path().join("servers/inst/a.txt"), "mine").unwrap();
     h.agent.install(&id("inst")).await.unwrap();
@@ -650,7 +659,11 @@ async fn install_seed_files_and_command() {
 
     // a failing install ends offline with a Failed event
     let mut bad = sh("inst", "true");
-    bad.install = Some(vec!["/bin/sh".into(), "-c".into(), "exit 2".into()]);
+    bad.install = vec![InstallStep::Command {
+        command: vec!["exit 2".into()],
+        shell: true,
+        timeout_secs: 60,
+    }];
     h.agent.register(bad).await.unwrap();
     h.agent.install(&id("inst")).await.unwrap();
     h.until(ServerState::Installing).await;
@@ -685,18 +698,12 @@ async fn invalid_specs_are_refused() {
         },
         {
             let mut s = sh("seed", "true");
-            s.seed_files = vec![SeedFile {
-                path: "../escape".into(),
-                content: String::new(),
-            }];
+            s.install = vec![write("../escape", "")];
             s
         },
         {
             let mut s = sh("seed2", "true");
-            s.seed_files = vec![SeedFile {
-                path: "/etc/passwd".into(),
-                content: String::new(),
-            }];
+            s.install = vec![write("/etc/passwd", "")];
             s
         },
     ];

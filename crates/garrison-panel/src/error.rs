@@ -163,6 +163,9 @@ impl From<NodeError> for ApiError {
                 state: None,
             },
             NodeError::InvalidSpec(m) => ApiError::invalid("spec", m),
+            NodeError::Config { path, message } => {
+                ApiError::invalid(format!("config_files.{path}"), format!("{path}: {message}"))
+            }
             NodeError::Unavailable(m) => ApiError::Unavailable(m),
             NodeError::Io(m) => ApiError::Internal(format!("node: {m}")),
         }

@@ -3,8 +3,9 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::{ServerRecord, StoreError, now_millis};
-use garrison_proto::{Event, ServerState, StatusEvent};
+use crate::store::{InstallState, InstallStatus, ServerRecord, StoreError, now_millis};
+use crate::templates::ServerSettings;
+use garrison_proto::{Event, InstallEvent, InstallPhase, ServerState, StatusEvent};
 use tokio::sync::{mpsc, watch};
 
 /// Runs until `node_stopped` flips: that happens only after `Node::shutdown` returned,
@@ -31,24 +32,72 @@ pub async fn pump(
 }
 
 async fn handle(state: &AppState, ev: Event) {
-    if let Event::Status(s) = &ev
-        && let Err(e) = state.store.record_transition(s).await
-    {
-        tracing::error!(server = %s.server, error = %e, "could not persist a state change");
+    match &ev {
+        Event::Status(s) => {
+            if let Err(e) = state.store.record_transition(s).await {
+                tracing::error!(server = %s.server, error = %e, "could not persist a state change");
+            }
+        }
+        Event::Install(i) => {
+            if let Err(e) = record_install(state, i).await {
+                tracing::error!(server = %i.server, error = %e, "could not persist an install outcome");
+            }
+        }
+        _ => {}
     }
     state.hub.publish(&ev);
 }
 
+/// The install's start and end are kept with the server, so a failed install's error is
+/// visible later and one cut short by a Garrison restart is marked failed at the next start.
+async fn record_install(state: &AppState, i: &InstallEvent) -> Result<(), StoreError> {
+    let now = now_millis();
+    let status = match i.phase {
+        InstallPhase::Started => InstallStatus {
+            state: InstallState::Running,
+            started_at: now,
+            finished_at: None,
+            error: None,
+        },
+        InstallPhase::Finished | InstallPhase::Failed | InstallPhase::Cancelled => {
+            let started_at = state
+                .store
+                .get_server(&i.server)
+                .await?
+                .and_then(|r| r.install)
+                .map_or(now, |s| s.started_at);
+            let (st, error) = match i.phase {
+                InstallPhase::Finished => (InstallState::Succeeded, None),
+                InstallPhase::Cancelled => (InstallState::Cancelled, i.message.clone()),
+                _ => (InstallState::Failed, i.message.clone()),
+            };
+            InstallStatus {
+                state: st,
+                started_at,
+                finished_at: Some(now),
+                error,
+            }
+        }
+        _ => return Ok(()),
+    };
+    state.store.set_install_status(&i.server, &status).await
+}
+
 /// The spec a stored server runs with.
 pub fn spec_for(state: &AppState, r: &ServerRecord) -> Result<garrison_proto::RunSpec, ApiError> {
-    state.templates.resolve(
-        &state.config.resolve,
-        &r.id,
-        &r.template,
-        r.port,
-        &r.variables,
-        &r.restart,
-    )
+    let t = state.templates.require(&r.template)?;
+    t.resolve(&state.config.resolve, &settings(r))
+}
+
+/// The parts of a record a template resolution reads.
+pub fn settings(r: &ServerRecord) -> ServerSettings<'_> {
+    ServerSettings {
+        id: &r.id,
+        port: r.port,
+        variables: &r.variables,
+        restart: &r.restart,
+        memory_mb: r.limits.memory_mb,
+    }
 }
 
 /// At start: register every stored server with the node. A server whose state says a
@@ -65,6 +114,17 @@ pub async fn restore_servers(state: &AppState) -> Result<(), StoreError> {
             Err(e) => {
                 tracing::error!(server = %r.id, error = %e, "stored server has no usable template")
             }
+        }
+        if let Some(install) = &r.install
+            && install.state == InstallState::Running
+        {
+            let failed = InstallStatus {
+                state: InstallState::Failed,
+                started_at: install.started_at,
+                finished_at: Some(now_millis()),
+                error: Some("interrupted: Garrison stopped during the install".into()),
+            };
+            state.store.set_install_status(&r.id, &failed).await?;
         }
         if r.state.is_active() {
             let ev = StatusEvent {

@@ -39,6 +39,8 @@ pub struct PanelConfig {
     pub https: bool,
     /// API rate limits, login lockout and trusted proxies.
     pub rate_limits: ratelimit::RateLimitConfig,
+    /// Garrison's data directory (template repository clones live below it).
+    pub data_dir: std::path::PathBuf,
 }
 
 /// Shared by every handler.
@@ -126,6 +128,8 @@ impl Panel {
             config: Arc::new(config),
             shutdown: shutdown.clone(),
         };
+        templates::library::reload(&state.templates, &state.store).await?;
+        tokio::spawn(templates::watch_revision(state.clone()));
         let (node_stopped_tx, node_stopped) = watch::channel(false);
         let pump = tokio::spawn(events::pump(state.clone(), events, node_stopped));
         events::restore_servers(&state).await?;

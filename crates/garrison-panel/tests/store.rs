@@ -5,7 +5,7 @@
 //! named database and drops it afterwards, so tests run in parallel and repeat cleanly.
 //! With `CI` set and no URL the PostgreSQL tests fail instead of skipping.
 
-use garrison_panel::store::{ServerRecord, Store, StoreError, now_millis};
+use garrison_panel::store::{Limits, ServerRecord, Store, StoreError, now_millis};
 use garrison_proto::{ExitInfo, RestartPolicy, ServerId, ServerState, StatusEvent};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -77,6 +77,13 @@ fn server(id: &str, created_at: i64) -> ServerRecord {
         owner_id: None,
         created_at,
         updated_at: created_at,
+        description: "A \"quoted\" description\non two lines".into(),
+        limits: Limits {
+            memory_mb: 2048,
+            disk_mb: 10_240,
+            cpu_percent: 150,
+        },
+        install: None,
     }
 }
 

@@ -17,6 +17,9 @@ pub enum Event {
     Stats(StatsEvent),
     #[serde(rename = "server.install")]
     Install(InstallEvent),
+    /// A running server asks the user to act (sign in on a web page with a code).
+    #[serde(rename = "server.prompt")]
+    Prompt(PromptEvent),
 }
 
 impl Event {
@@ -26,6 +29,7 @@ impl Event {
             Event::Console(e) => &e.server,
             Event::Stats(e) => &e.server,
             Event::Install(e) => &e.server,
+            Event::Prompt(e) => &e.server,
         }
     }
 }
@@ -74,20 +78,79 @@ pub struct StatsEvent {
     pub stats: Stats,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Install progress. `phase` says what happened; `step` (0-based) and `steps` locate it
+/// in the template's install steps; `bytes`/`total_bytes`/`percent` come with
+/// downloads and extracts; `prompt` asks the user to act (sign in with a code).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstallEvent {
     pub server: ServerId,
     pub phase: InstallPhase,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u32>,
+    /// The step's kind ("download", "extract", "command", ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<Prompt>,
+}
+
+impl InstallEvent {
+    pub fn new(server: ServerId, phase: InstallPhase) -> InstallEvent {
+        InstallEvent {
+            server,
+            phase,
+            message: None,
+            step: None,
+            steps: None,
+            kind: None,
+            bytes: None,
+            total_bytes: None,
+            percent: None,
+            prompt: None,
+        }
+    }
+}
+
+/// Something the user must do outside Garrison, seen in the console: open `url` and
+/// (when given) enter `code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptEvent {
+    pub server: ServerId,
+    pub prompt: Prompt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstallPhase {
     Started,
+    /// A step began.
+    Step,
+    /// Bytes moved within the current step.
+    Progress,
+    /// The install asks the user to act (`prompt`).
+    Prompt,
     Finished,
     Failed,
+    Cancelled,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod event;
 pub mod ids;
+pub mod install;
 pub mod node;
 pub mod permission;
 pub mod spec;
@@ -13,14 +14,20 @@ pub mod template;
 
 pub use config::{ConfigFile, ConfigFormat, ConfigSetting, ValueKind};
 pub use event::{
-    ConsoleEvent, Event, ExitInfo, InstallEvent, InstallPhase, StatsEvent, StatusEvent,
+    ConsoleEvent, Event, ExitInfo, InstallEvent, InstallPhase, Prompt, PromptEvent, StatsEvent,
+    StatusEvent,
 };
 pub use ids::ServerId;
 pub use node::{ConsoleSnapshot, Node, NodeError};
 pub use permission::{Permission, Scope};
-pub use spec::{RestartPolicy, RunSpec, SeedFile, StopMethod, StopSignal};
+pub use spec::{RestartPolicy, RunSpec, StopMethod, StopSignal};
 pub use state::{PowerAction, ServerState, Stats, TransitionError};
-pub use template::{RenderError, Template, TemplateVariable, render};
+pub use install::{ArchiveKind, InstallStep};
+pub use template::{
+    DonePattern, PortProtocol, PortSpec, PromptPattern, Requirements, Rules, Runtimes, Startup,
+    Template, TemplateVariable, VariableType, render, render_shell, shell_quote,
+};
+pub use template::RenderError;
 
 /// Milliseconds since the unix epoch; every timestamp on the wire uses this.
 pub type UnixMillis = i64;

@@ -18,6 +18,9 @@ pub enum NodeError {
     Conflict { state: ServerState, action: String },
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
+    /// A config file could not be patched (it does not parse, or a key cannot be set).
+    #[error("{path}: {message}")]
+    Config { path: String, message: String },
     #[error("the server's process is not accepting input")]
     NotRunning,
     #[error("node unavailable: {0}")]
@@ -43,6 +46,15 @@ pub trait Node: Send + Sync + 'static {
     /// Run the install step (seed files, then the install command). Returns once the
     /// install has begun; progress arrives as events. Conflict unless offline or crashed.
     async fn install(&self, id: &ServerId) -> Result<(), NodeError>;
+
+    /// Stop a running install (its command's process group is ended); the install
+    /// ends `cancelled`. Conflict unless installing.
+    async fn cancel_install(&self, id: &ServerId) -> Result<(), NodeError>;
+
+    /// Patch the server's config files from its registered spec now (they are also
+    /// patched before every start). `Config` names the file a patch could not be
+    /// applied to; files already patched stay patched with the same values.
+    async fn apply_config(&self, id: &ServerId) -> Result<(), NodeError>;
 
     /// Stop and forget a server and delete its directory and logs. Conflict while active.
     async fn remove(&self, id: &ServerId) -> Result<(), NodeError>;

@@ -1,7 +1,10 @@
 //! What a node needs to run one server, fully resolved by the panel from a template and
 //! the server's settings. The node never sees templates or variables.
 
+use crate::config::ConfigFile;
 use crate::ids::ServerId;
+use crate::install::InstallStep;
+use crate::template::PromptPattern;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -13,12 +16,12 @@ pub struct RunSpec {
     pub command: Vec<String>,
     /// The complete environment of the process: nothing is inherited from Garrison.
     pub env: BTreeMap<String, String>,
-    /// argv of the install step run in the server directory, if any.
+    /// The install steps, in order.
     #[serde(default)]
-    pub install: Option<Vec<String>>,
-    /// Files written into the server directory at install when they do not exist yet.
+    pub install: Vec<InstallStep>,
+    /// Config files patched from the server's settings before every start.
     #[serde(default)]
-    pub seed_files: Vec<SeedFile>,
+    pub config_files: Vec<ConfigFile>,
     /// Regex matched against each console line while starting; a match means running.
     /// `None` means running as soon as the process is spawned.
     #[serde(default)]
@@ -26,14 +29,16 @@ pub struct RunSpec {
     pub stop: StopMethod,
     pub stop_timeout_secs: u64,
     pub restart: RestartPolicy,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeedFile {
-    /// Relative path inside the server directory, `/`-separated, no `..`.
-    pub path: String,
-    pub content: String,
+    /// Exit codes after which the server is started again at once (not a crash).
+    #[serde(default)]
+    pub restart_exit_codes: Vec<i32>,
+    /// Smallest Java major version: a command (or install command) whose program is
+    /// `java` runs the node's newest Java of at least this version.
+    #[serde(default)]
+    pub java: Option<u32>,
+    /// Console lines that ask the user to act (sign in with a code).
+    #[serde(default)]
+    pub prompts: Vec<PromptPattern>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,6 +27,18 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     trusted_proxies: Option<Vec<String>>,
     rate_limits: Option<FileRateLimits>,
+    install: Option<FileInstall>,
+}
+
+/// The `[install]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileInstall {
+    allow_http: Option<bool>,
+    /// URL prefix → replacement prefix.
+    mirrors: Option<std::collections::BTreeMap<String, String>>,
+    steamcmd: Option<PathBuf>,
+    java_dirs: Option<Vec<PathBuf>>,
 }
 
 /// The `[rate_limits]` table.
@@ -61,6 +73,8 @@ pub struct Config {
     /// API rate limits, login lockout, and the trusted proxies (top-level
     /// `trusted_proxies`, as they decide every client IP, not only for limits).
     pub rate_limits: RateLimitConfig,
+    /// How installs download (mirrors, plain HTTP), where SteamCMD and Java are.
+    pub install: garrison_agent::InstallConfig,
 }
 
 /// Environment variables read as settings. Anything else starting with `GARRISON_`
@@ -85,6 +99,10 @@ const ENV_KEYS: &[&str] = &[
     "GARRISON_RATE_LIMIT_LOGIN_WINDOW_SECS",
     "GARRISON_RATE_LIMIT_LOCKOUT_BASE_SECS",
     "GARRISON_RATE_LIMIT_LOCKOUT_MAX_SECS",
+    "GARRISON_INSTALL_ALLOW_HTTP",
+    "GARRISON_INSTALL_MIRRORS",
+    "GARRISON_STEAMCMD",
+    "GARRISON_JAVA_DIRS",
 ];
 const ENV_OTHER: &[&str] = &["GARRISON_DATA_DIR", "GARRISON_ADMIN_PASSWORD"];
 
@@ -121,6 +139,7 @@ impl Config {
             web_dir: None,
             tls: None,
             rate_limits: RateLimitConfig::default(),
+            install: garrison_agent::InstallConfig::default(),
         };
         let file_src = format!("{} key", path.display());
         if let Some(v) = file.listen {
@@ -181,6 +200,21 @@ impl Config {
                 }
             }
         }
+        if let Some(i) = file.install {
+            if let Some(v) = i.allow_http {
+                cfg.install.allow_http = v;
+            }
+            if let Some(m) = i.mirrors {
+                cfg.install.mirrors = check_mirrors(m.into_iter().collect())
+                    .with_context(|| format!("{file_src} `install.mirrors`"))?;
+            }
+            if let Some(v) = i.steamcmd {
+                cfg.install.steamcmd = v;
+            }
+            if let Some(v) = i.java_dirs {
+                cfg.install.java_dirs = v;
+            }
+        }
         for (key, value) in env {
             if !key.starts_with("GARRISON_") || ENV_OTHER.contains(&key.as_str()) {
                 continue;
@@ -235,6 +269,26 @@ impl Config {
                         .map(|s| parse_trusted_proxy(s).map_err(anyhow::Error::msg))
                         .collect::<Result<_>>()
                         .with_context(ctx)?
+                }
+                "GARRISON_INSTALL_ALLOW_HTTP" => {
+                    cfg.install.allow_http = parse_bool(value).with_context(ctx)?
+                }
+                "GARRISON_INSTALL_MIRRORS" => {
+                    let pairs = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|p| match p.split_once('=') {
+                            Some((from, to)) => Ok((from.to_owned(), to.to_owned())),
+                            None => bail!("{p:?} is not FROM=TO"),
+                        })
+                        .collect::<Result<Vec<_>>>()
+                        .with_context(ctx)?;
+                    cfg.install.mirrors = check_mirrors(pairs).with_context(ctx)?;
+                }
+                "GARRISON_STEAMCMD" => cfg.install.steamcmd = PathBuf::from(value),
+                "GARRISON_JAVA_DIRS" => {
+                    cfg.install.java_dirs = std::env::split_paths(value).collect()
                 }
                 "GARRISON_TLS_CERT" => tls_cert = Some(PathBuf::from(value)),
                 "GARRISON_TLS_KEY" => tls_key = Some(PathBuf::from(value)),
@@ -294,6 +348,19 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     let (key, _) = line.split_once('=')?;
     let key = key.trim();
     (!key.is_empty()).then(|| key.to_owned())
+}
+
+/// Mirror prefixes must be http(s) URLs; longer prefixes are tried first.
+fn check_mirrors(mut pairs: Vec<(String, String)>) -> Result<Vec<(String, String)>> {
+    for (from, to) in &pairs {
+        for u in [from, to] {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                bail!("{u:?} must start with https:// or http://");
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    Ok(pairs)
 }
 
 fn check_web_dir(dir: &Path) -> Result<PathBuf> {

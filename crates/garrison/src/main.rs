@@ -2,6 +2,7 @@
 
 mod config;
 mod demo_server;
+mod template_cmd;
 mod user_cmd;
 
 use anyhow::{Context, Result};
@@ -48,6 +49,9 @@ enum Command {
     /// Manage user accounts (create, reset-password, disable, enable, list), also
     /// while `garrison serve` runs on the same data dir.
     User(user_cmd::UserArgs),
+    /// Template repositories: add one, list them, `sync` to fetch them again (also
+    /// while `garrison serve` runs on the same data dir).
+    Template(template_cmd::TemplateArgs),
 }
 
 #[derive(Args)]
@@ -76,6 +80,13 @@ fn main() -> Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             rt.block_on(user_cmd::run(args))
+        }
+        Command::Template(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(template_cmd::run(args))
         }
         Command::DemoServer(args) => {
             let code = demo_server::run(args).context("demo server failed")?;
@@ -125,6 +136,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let agent = Agent::new(
         AgentConfig {
             run_as,
+            install: cfg.install.clone(),
             ..AgentConfig::new(data_dir.clone())
         },
         events_tx,
@@ -143,6 +155,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         web_dir: cfg.web_dir.clone(),
         https: cfg.tls.is_some(),
         rate_limits: cfg.rate_limits.clone(),
+        data_dir: data_dir.clone(),
     };
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(

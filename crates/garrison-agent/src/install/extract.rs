@@ -182,6 +182,8 @@ pub enum ExtractError {
         #[source]
         source: io::Error,
     },
+    #[error("cancelled")]
+    Cancelled,
 }
 
 /// Unpack `archive` into `dest` inside `sandbox`. Blocking: run it in `spawn_blocking`.
@@ -208,10 +210,27 @@ pub fn extract(
         path: archive.to_path_buf(),
         source,
     })?;
+    extract_file(file, archive, format, sandbox, dest, opts, progress, &|| false)
+}
+
+/// [`extract`] from an open file (an archive inside a server directory must be opened
+/// through the sandbox, never by path), stopping with [`ExtractError::Cancelled`] at the
+/// next entry once `cancelled` says so. `name` is for messages.
+#[allow(clippy::too_many_arguments)]
+pub fn extract_file(
+    file: File,
+    name: &Path,
+    format: ArchiveFormat,
+    sandbox: &Sandbox,
+    dest: &RelPath,
+    opts: &ExtractOptions,
+    progress: &mut dyn FnMut(ExtractProgress),
+    cancelled: &dyn Fn() -> bool,
+) -> Result<ExtractStats, ExtractError> {
     let archive_len = file
         .metadata()
         .map_err(|source| ExtractError::Open {
-            path: archive.to_path_buf(),
+            path: name.to_path_buf(),
             source,
         })?
         .len();
@@ -225,6 +244,7 @@ pub fn extract(
         sandbox,
         dest,
         opts,
+        cancelled,
         archive_len,
         stats: ExtractStats::default(),
         progress,
@@ -462,6 +482,7 @@ struct Extractor<'a> {
     sandbox: &'a Sandbox,
     dest: &'a RelPath,
     opts: &'a ExtractOptions,
+    cancelled: &'a dyn Fn() -> bool,
     archive_len: u64,
     stats: ExtractStats,
     progress: &'a mut dyn FnMut(ExtractProgress),
@@ -485,6 +506,9 @@ impl Extractor<'_> {
     }
 
     fn count_entry(&mut self) -> Result<(), ExtractError> {
+        if (self.cancelled)() {
+            return Err(ExtractError::Cancelled);
+        }
         self.stats.entries += 1;
         if self.stats.entries > self.opts.max_entries {
             return Err(ExtractError::TooLarge {

@@ -9,4 +9,5 @@ pub use download::{
 };
 pub use extract::{
     ArchiveFormat, ExtractError, ExtractOptions, ExtractProgress, ExtractStats, extract,
+    extract_file,
 };

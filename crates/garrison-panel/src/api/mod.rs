@@ -10,8 +10,10 @@ pub mod registration;
 pub mod routes;
 pub mod servers;
 pub mod ssh_keys;
+pub mod startup;
 pub mod stats;
 pub mod subusers;
+pub mod template_repos;
 pub mod templates;
 pub mod two_factor;
 pub mod ws;
@@ -64,7 +66,24 @@ pub fn router(state: AppState) -> Router {
             "/admin/settings/require-two-factor",
             get(two_factor::get_required).put(two_factor::put_required),
         )
-        .route("/templates", get(templates::list))
+        .route("/templates", get(templates::list).post(templates::create))
+        .route(
+            "/templates/import",
+            post(templates::import).layer(DefaultBodyLimit::max(templates::IMPORT_BODY_BYTES)),
+        )
+        .route(
+            "/templates/{tid}",
+            get(templates::get)
+                .put(templates::replace)
+                .delete(templates::remove),
+        )
+        .route("/templates/{tid}/export", get(templates::export))
+        .route(
+            "/template-repos",
+            get(template_repos::list).post(template_repos::add),
+        )
+        .route("/template-repos/{rid}", delete(template_repos::remove))
+        .route("/template-repos/{rid}/sync", post(template_repos::sync))
         .route("/servers", get(servers::list).post(servers::create))
         .route(
             "/servers/{id}",
@@ -77,6 +96,12 @@ pub fn router(state: AppState) -> Router {
         .route("/servers/{id}/logs", get(servers::logs))
         .route("/servers/{id}/stats", get(servers::stats))
         .route("/servers/{id}/history", get(servers::history))
+        .route(
+            "/servers/{id}/startup",
+            get(startup::get).patch(startup::patch),
+        )
+        .route("/servers/{id}/reinstall", post(startup::reinstall))
+        .route("/servers/{id}/install/cancel", post(startup::cancel_install))
         .route("/servers/{id}/activity", get(audit::activity))
         .route("/admin/audit", get(audit::admin_log))
         .route("/admin/stats", get(stats::stats))

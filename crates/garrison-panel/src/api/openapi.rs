@@ -303,37 +303,145 @@ pub mod shapes {
         created_at: i64,
     }
 
-    /// A template a server can be made from (`templates/*.toml`).
+    /// A template a server can be made from (docs/templates.md describes every field).
     #[derive(ToSchema)]
     pub struct Template {
         id: String,
         name: String,
         game: String,
         description: String,
-        command: Vec<String>,
-        install: Option<Vec<String>>,
-        /// Files written at install: `{path, content}`.
-        #[schema(value_type = Vec<Object>)]
-        seed_files: Vec<()>,
-        env: BTreeMap<String, String>,
-        done_pattern: Option<String>,
-        /// How the server is stopped (a console command or a signal).
+        category: String,
+        tags: Vec<String>,
+        /// `command` (argv, or one string with `shell`), `done` patterns, `stop`, `stop_timeout_secs`, `restart_exit_codes`.
         #[schema(value_type = Object)]
-        stop: (),
-        stop_timeout_secs: u64,
-        default_port: u16,
+        startup: (),
         variables: Vec<TemplateVariable>,
+        /// `{name, protocol, default | offset}`; the first is the server's port.
+        #[schema(value_type = Vec<Object>)]
+        ports: Vec<()>,
+        /// Install steps, each with a `type` (download, extract, write, command, script, steamcmd, mojang, papermc).
+        #[schema(value_type = Vec<Object>)]
+        install: Vec<()>,
+        /// `{path, format, create, set: [{key, value, kind}]}`.
+        #[schema(value_type = Vec<Object>)]
+        config_files: Vec<()>,
+        env: BTreeMap<String, String>,
+        /// `{native, docker: [{name, image}]}`.
+        #[schema(value_type = Object)]
+        runtimes: (),
+        /// `{binaries, min_memory_mb, java, docker}`.
+        #[schema(value_type = Object)]
+        requirements: (),
+        /// `{url_regex, code_regex, message}`.
+        #[schema(value_type = Vec<Object>)]
+        prompts: Vec<()>,
+        /// `built_in` or `custom` (in responses only).
+        origin: Option<String>,
     }
 
     #[derive(ToSchema)]
     pub struct TemplateVariable {
         /// Placeholder name, used as `{{key}}`.
         key: String,
+        /// The environment variable it is exposed as (the key upper-cased when absent).
+        env: Option<String>,
         name: String,
         description: String,
+        /// string, integer, boolean, enum or secret.
+        #[schema(rename = "type")]
+        kind: String,
         default: String,
-        /// A regex the whole value must match.
-        pattern: Option<String>,
+        user_viewable: bool,
+        user_editable: bool,
+        /// `{required, min, max, min_length, max_length, regex, one_of}`.
+        #[schema(value_type = Object)]
+        rules: (),
+    }
+
+    /// A server's startup settings.
+    #[derive(ToSchema)]
+    pub struct Startup {
+        /// `{id, name}`.
+        #[schema(value_type = Object)]
+        template: (),
+        /// The startup command with the current values (secrets masked).
+        command: String,
+        variables: Vec<StartupVariable>,
+        /// `{name, protocol, port}`.
+        #[schema(value_type = Vec<Object>)]
+        ports: Vec<()>,
+        auto_start: bool,
+        restart: RestartPolicy,
+        limits: Limits,
+    }
+
+    #[derive(ToSchema)]
+    pub struct StartupVariable {
+        key: String,
+        env: String,
+        name: String,
+        description: String,
+        #[schema(rename = "type")]
+        kind: String,
+        default: String,
+        /// The current value; `********` for a set secret.
+        value: String,
+        #[schema(value_type = Object)]
+        rules: (),
+        user_viewable: bool,
+        user_editable: bool,
+        /// Whether the caller may change it.
+        editable: bool,
+    }
+
+    /// Resource limits; 0 = none.
+    #[derive(ToSchema)]
+    pub struct Limits {
+        memory_mb: u64,
+        disk_mb: u64,
+        cpu_percent: u64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct InstallStatus {
+        /// running, succeeded, failed or cancelled.
+        state: String,
+        started_at: i64,
+        finished_at: Option<i64>,
+        error: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct ImportResult {
+        template: Template,
+        /// toml, json or egg.
+        format: String,
+        /// For eggs: `{format, source_name, unmapped, notes, requires_docker}`.
+        #[schema(value_type = Option<Object>)]
+        report: Option<()>,
+        saved: bool,
+    }
+
+    #[derive(ToSchema)]
+    pub struct TemplateRepo {
+        id: String,
+        location: String,
+        /// git or dir.
+        kind: String,
+        added_at: i64,
+        synced_at: Option<i64>,
+        sync_error: Option<String>,
+        template_count: i64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct RepoSync {
+        repo: TemplateRepo,
+        /// `{imported: [ids], skipped: [[file, reason]]}`; null when the sync failed.
+        #[schema(value_type = Option<Object>)]
+        sync: Option<()>,
+        /// Why the sync failed.
+        error: Option<String>,
     }
 
     #[derive(ToSchema)]
@@ -393,6 +501,10 @@ pub mod shapes {
         owner: Option<String>,
         created_at: i64,
         updated_at: i64,
+        description: String,
+        limits: Limits,
+        /// The last install's outcome; null before the first.
+        install: Option<InstallStatus>,
         /// The latest sample, when the node has one.
         stats: Option<Stats>,
         /// The server permissions the caller holds on this server.
@@ -542,6 +654,20 @@ pub mod shapes {
         super::admin::update_user,
         super::admin::delete_user,
         super::templates::list,
+        super::templates::get,
+        super::templates::create,
+        super::templates::replace,
+        super::templates::remove,
+        super::templates::import,
+        super::templates::export,
+        super::template_repos::list,
+        super::template_repos::add,
+        super::template_repos::sync,
+        super::template_repos::remove,
+        super::startup::get,
+        super::startup::patch,
+        super::startup::reinstall,
+        super::startup::cancel_install,
         super::servers::list,
         super::servers::create,
         super::servers::get,
@@ -573,6 +699,7 @@ pub mod shapes {
         (name = "admin", description = "Panel administration"),
         (name = "servers", description = "Game servers, their console, stats and history"),
         (name = "subusers", description = "Other users' permissions on a server"),
+        (name = "templates", description = "Templates, egg import and template repositories"),
         (name = "audit", description = "The audit log"),
     )
 )]
@@ -908,8 +1035,10 @@ mod tests {
             keys(serde_json::to_value(garrison_proto::RestartPolicy::default()).unwrap())
         );
         let templates = crate::templates::Templates::built_in().unwrap();
-        let t = templates.all().next().unwrap();
-        assert_eq!(props("Template"), keys(serde_json::to_value(t).unwrap()));
+        let all = templates.all();
+        let mut t = serde_json::to_value(&all[0].template).unwrap();
+        t["origin"] = serde_json::json!("built_in");
+        assert_eq!(props("Template"), keys(t));
         let doc = serde_json::to_value(spec()).unwrap();
         let perms = doc["components"]["schemas"]["Permission"]["enum"]
             .as_array()

@@ -6,7 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::spec_for;
 use crate::json::ApiJson;
 use crate::ratelimit::ClientIp;
-use crate::store::{ServerRecord, now_millis};
+use crate::store::{Limits, ServerRecord, now_millis};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -35,6 +35,10 @@ pub struct CreateServer {
     /// The owning user's id; the creator when absent.
     #[serde(default)]
     owner: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    limits: Option<Limits>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -51,6 +55,11 @@ pub struct UpdateServer {
     auto_start: Option<bool>,
     #[serde(default)]
     restart: Option<RestartInput>,
+    #[serde(default)]
+    description: Option<String>,
+    /// Admins only.
+    #[serde(default)]
+    limits: Option<Limits>,
 }
 
 /// A partial restart policy; missing fields keep their current (or default) value.
@@ -110,6 +119,31 @@ fn check_name(name: &str) -> Result<String, ApiError> {
     Ok(name.to_owned())
 }
 
+const MAX_DESCRIPTION_CHARS: usize = 1000;
+
+fn check_description(d: &str) -> Result<String, ApiError> {
+    if d.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ApiError::invalid(
+            "description",
+            format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
+    }
+    if d.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::invalid(
+            "description",
+            "description must not contain control characters",
+        ));
+    }
+    Ok(d.to_owned())
+}
+
+fn check_limits(l: Limits) -> Result<Limits, ApiError> {
+    in_range("limits.memory_mb", l.memory_mb as i64, 0, 16 * 1024 * 1024)?;
+    in_range("limits.disk_mb", l.disk_mb as i64, 0, 1024 * 1024 * 1024)?;
+    in_range("limits.cpu_percent", l.cpu_percent as i64, 0, 100 * 1024)?;
+    Ok(l)
+}
+
 fn check_port(port: i64) -> Result<u16, ApiError> {
     Ok(in_range("port", port, 1, 65_535)? as u16)
 }
@@ -147,7 +181,8 @@ async fn free_port_from(state: &AppState, start: u16) -> ApiResult<u16> {
 /// resource sample (in memory on the node, so cheap), and what the caller may do with
 /// it (`permissions`), so a UI can hide what would be refused anyway.
 pub async fn view(state: &AppState, p: &Principal, r: &ServerRecord) -> ApiResult<Value> {
-    let game = state.templates.get(&r.template).map(|t| t.game.clone());
+    let template = state.templates.get(&r.template);
+    let game = template.as_ref().map(|t| t.template.game.clone());
     let stats = state.node.stats(&r.id).await.ok();
     let role = crate::auth::server_role(state, p, r).await?;
     let permissions: Vec<Permission> = Permission::server_permissions()
@@ -159,7 +194,10 @@ pub async fn view(state: &AppState, p: &Principal, r: &ServerRecord) -> ApiResul
         "template": r.template,
         "game": game,
         "port": r.port,
-        "variables": r.variables,
+        "variables": visible_variables(template.as_deref(), p, r),
+        "description": r.description,
+        "limits": r.limits,
+        "install": r.install,
         "auto_start": r.auto_start,
         "restart": r.restart,
         "state": r.state,
@@ -173,6 +211,34 @@ pub async fn view(state: &AppState, p: &Principal, r: &ServerRecord) -> ApiResul
         "permissions": permissions,
     }))
 }
+
+/// The variables a caller may see: secrets masked, and for non-admins only the ones the
+/// template lets users see.
+fn visible_variables(
+    template: Option<&crate::templates::Compiled>,
+    p: &Principal,
+    r: &ServerRecord,
+) -> BTreeMap<String, String> {
+    let Some(t) = template else {
+        return BTreeMap::new();
+    };
+    t.effective(&r.variables)
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let var = &t.variable(&k)?.var;
+            if !var.user_viewable && !p.user.is_admin {
+                return None;
+            }
+            if var.kind == garrison_proto::VariableType::Secret {
+                return Some((k, if v.is_empty() { v } else { SECRET_MASK.into() }));
+            }
+            Some((k, v))
+        })
+        .collect()
+}
+
+/// What a set secret looks like on the way out.
+pub const SECRET_MASK: &str = "********";
 
 pub async fn load(state: &AppState, id: &str) -> ApiResult<ServerRecord> {
     state
@@ -221,23 +287,17 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorize(&p, Permission::ServerCreate)?;
     let name = check_name(&req.name)?;
-    let template = state
-        .templates
-        .get(&req.template)
-        .ok_or_else(|| {
-            ApiError::invalid("template", format!("unknown template {:?}", req.template))
-        })?
-        .clone();
-    state
-        .templates
-        .validate_variables(&template.id, &req.variables)?;
+    let template = state.templates.require(&req.template)?;
+    template.validate(&req.variables)?;
+    let description = check_description(req.description.as_deref().unwrap_or(""))?;
+    let limits = check_limits(req.limits.unwrap_or_default())?;
     let port = match req.port {
         Some(p) => {
             let port = check_port(p)?;
             check_port_free(&state, port, None).await?;
             port
         }
-        None => free_port_from(&state, template.default_port).await?,
+        None => free_port_from(&state, default_port(&template.template)).await?,
     };
     let restart = match &req.restart {
         Some(r) => r.apply(&RestartPolicy::default())?,
@@ -254,7 +314,7 @@ pub async fn create(
     let record = ServerRecord {
         id: ServerId(uuid::Uuid::now_v7().to_string()),
         name,
-        template: template.id.clone(),
+        template: template.template.id.clone(),
         port,
         variables: req.variables,
         auto_start: req.auto_start,
@@ -266,6 +326,9 @@ pub async fn create(
         owner_id: Some(owner_id),
         created_at: now,
         updated_at: now,
+        description,
+        limits,
+        install: None,
     };
     let spec = spec_for(&state, &record)?;
     state.store.insert_server(&record).await?;
@@ -286,7 +349,7 @@ pub async fn create(
     .await?;
     // Install writes the template's files and runs its install step; the server is
     // `installing` until it ends.
-    if template.install.is_some() || !template.seed_files.is_empty() {
+    if !template.template.install.is_empty() {
         state.node.install(&record.id).await?;
     }
     let fresh = load(&state, record.id.as_str()).await?;
@@ -305,8 +368,11 @@ pub async fn update(
     let mut r = load(&state, &id).await?;
     let role = crate::auth::server_role(&state, &p, &r).await?;
     check(&p, Permission::ServerRead, &role)?;
-    if req.name.is_some() {
+    if req.name.is_some() || req.description.is_some() {
         check(&p, Permission::SettingsRename, &role)?;
+    }
+    if req.limits.is_some() {
+        crate::auth::authorize(&p, Permission::ServerCreate)?;
     }
     if req.port.is_some()
         || req.variables.is_some()
@@ -324,10 +390,13 @@ pub async fn update(
         check_port_free(&state, r.port, Some(&r.id)).await?;
     }
     if let Some(vars) = req.variables {
-        let mut merged = r.variables.clone();
-        merged.extend(vars);
-        state.templates.validate_variables(&r.template, &merged)?;
-        r.variables = merged;
+        r.variables = merged_variables(&state, &p, &r, vars)?;
+    }
+    if let Some(d) = &req.description {
+        r.description = check_description(d)?;
+    }
+    if let Some(l) = req.limits {
+        r.limits = check_limits(l)?;
     }
     if let Some(a) = req.auto_start {
         r.auto_start = a;
@@ -336,13 +405,7 @@ pub async fn update(
         r.restart = rp.apply(&r.restart)?;
     }
     r.updated_at = now_millis();
-    let spec = spec_for(&state, &r)?;
-    state.store.update_server(&r).await?;
-    if let Err(e) = state.node.register(spec).await {
-        // Put the old settings back so the store and the node agree.
-        let _ = state.store.update_server(&before).await;
-        return Err(e.into());
-    }
+    crate::api::startup::commit(&state, &before, &r).await?;
     crate::audit::record(
         &state,
         &p,
@@ -354,6 +417,42 @@ pub async fn update(
     )
     .await?;
     Ok(Json(view(&state, &p, &load(&state, &id).await?).await?))
+}
+
+/// The port a new server of this template asks for first.
+fn default_port(t: &garrison_proto::Template) -> u16 {
+    t.ports.first().and_then(|p| p.default).unwrap_or(27015)
+}
+
+/// `changes` over the server's variables, checked as a whole against the template: a
+/// value that breaks a rule, a variable users may not change (for non-admins), or an
+/// unknown key is 422 naming it, and nothing is applied. A secret sent back masked
+/// keeps its value.
+pub fn merged_variables(
+    state: &AppState,
+    p: &Principal,
+    r: &ServerRecord,
+    changes: BTreeMap<String, String>,
+) -> ApiResult<BTreeMap<String, String>> {
+    let t = state.templates.require(&r.template)?;
+    let mut merged = r.variables.clone();
+    for (k, v) in changes {
+        let var = t.variable(&k).map(|c| &c.var);
+        if let Some(var) = var {
+            if !p.user.is_admin && (!var.user_editable || !var.user_viewable) {
+                return Err(ApiError::invalid(
+                    format!("variables.{k}"),
+                    format!("{} cannot be changed by users", var.name),
+                ));
+            }
+            if var.kind == garrison_proto::VariableType::Secret && v == SECRET_MASK {
+                continue;
+            }
+        }
+        merged.insert(k, v);
+    }
+    t.validate(&merged)?;
+    Ok(merged)
 }
 
 /// Permission: server.delete. Refused (409) while a process is active.

@@ -51,6 +51,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "ssh_keys",
         sql: include_str!("../../migrations/0006_ssh_keys.sql"),
     },
+    Migration {
+        version: 7,
+        name: "templates",
+        sql: include_str!("../../migrations/0007_templates.sql"),
+    },
 ];
 
 /// Arbitrary constant key for `pg_advisory_xact_lock` ("garrison" in ASCII, truncated).

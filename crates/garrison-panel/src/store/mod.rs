@@ -17,14 +17,16 @@ mod migrate;
 mod servers;
 mod ssh_keys;
 mod stats;
+mod templates;
 mod two_factor;
 mod users;
 
 pub use access::Subuser;
 pub use audit::{AuditEntry, AuditPage, AuditQuery, NewAudit};
-pub use servers::{ServerRecord, StateHistoryEntry};
+pub use servers::{InstallState, InstallStatus, Limits, ServerRecord, StateHistoryEntry};
 pub use ssh_keys::SshKey;
 pub use stats::PanelCounts;
+pub use templates::{StoredTemplate, TemplateRepo};
 pub use two_factor::TwoFactor;
 pub use users::{ApiKey, KeyLimits, SessionInfo, User, UserChanges};
 

@@ -2,7 +2,7 @@
 
 use super::{Store, StoreError, bool_int, col, col_bool, col_json, col_json_opt, to_json};
 use garrison_proto::{ExitInfo, RestartPolicy, ServerId, ServerState, StatusEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use std::collections::BTreeMap;
 
@@ -24,6 +24,38 @@ pub struct ServerRecord {
     pub owner_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub description: String,
+    pub limits: Limits,
+    /// The last install's outcome; `None` before the first one.
+    pub install: Option<InstallStatus>,
+}
+
+/// Resource limits; 0 = none. `memory_mb` also sizes a Java server's heap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub memory_mb: u64,
+    pub disk_mb: u64,
+    pub cpu_percent: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallStatus {
+    pub state: InstallState,
+    pub started_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstallState {
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -39,7 +71,8 @@ pub struct StateHistoryEntry {
 macro_rules! select_servers {
     () => {
         "SELECT id, name, template, port, variables, auto_start, restart, state, \
-         state_changed_at, last_exit, node, owner_id, created_at, updated_at FROM servers"
+         state_changed_at, last_exit, node, owner_id, created_at, updated_at, description, \
+         limits, install_status FROM servers"
     };
 }
 
@@ -67,6 +100,9 @@ fn server_from_row(row: &AnyRow) -> Result<ServerRecord, StoreError> {
         owner_id: col(row, "owner_id")?,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
+        description: col(row, "description")?,
+        limits: col_json(row, "limits")?,
+        install: col_json_opt(row, "install_status")?,
     })
 }
 
@@ -76,8 +112,9 @@ impl Store {
         let last_exit = s.last_exit.as_ref().map(to_json).transpose()?;
         sqlx::query(
             "INSERT INTO servers (id, name, template, port, variables, auto_start, restart, state, \
-             state_changed_at, last_exit, node, created_at, updated_at, owner_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             state_changed_at, last_exit, node, created_at, updated_at, owner_id, description, \
+             limits, install_status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(s.id.as_str())
         .bind(&s.name)
@@ -93,6 +130,9 @@ impl Store {
         .bind(s.created_at)
         .bind(s.updated_at)
         .bind(s.owner_id.as_deref())
+        .bind(&s.description)
+        .bind(to_json(&s.limits)?)
+        .bind(s.install.as_ref().map(to_json).transpose()?)
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "a server with this id already exists"))?;
@@ -100,12 +140,14 @@ impl Store {
     }
 
     /// Updates the settings columns (name, template, port, variables, auto_start,
-    /// restart, updated_at). Never touches state, state_changed_at, last_exit, node or
-    /// created_at. `NotFound` when the server does not exist.
+    /// restart, updated_at, owner, description, limits). Never touches state,
+    /// state_changed_at, last_exit, node, created_at or the install status. `NotFound`
+    /// when the server does not exist.
     pub async fn update_server(&self, s: &ServerRecord) -> Result<(), StoreError> {
         let res = sqlx::query(
             "UPDATE servers SET name = $2, template = $3, port = $4, variables = $5, \
-             auto_start = $6, restart = $7, updated_at = $8, owner_id = $9 WHERE id = $1",
+             auto_start = $6, restart = $7, updated_at = $8, owner_id = $9, description = $10, \
+             limits = $11 WHERE id = $1",
         )
         .bind(s.id.as_str())
         .bind(&s.name)
@@ -116,11 +158,28 @@ impl Store {
         .bind(to_json(&s.restart)?)
         .bind(s.updated_at)
         .bind(s.owner_id.as_deref())
+        .bind(&s.description)
+        .bind(to_json(&s.limits)?)
         .execute(&self.pool)
         .await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        Ok(())
+    }
+
+    /// Records the outcome (or start) of an install. A server that no longer exists is
+    /// not an error.
+    pub async fn set_install_status(
+        &self,
+        id: &ServerId,
+        status: &InstallStatus,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE servers SET install_status = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(to_json(status)?)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -1,0 +1,226 @@
+//! Is a template usable? Checked when it is loaded, created, updated or imported, so a
+//! broken template never reaches a server: ids, variable keys, rules, placeholders,
+//! ports, patterns and config keys.
+
+use super::values::CompiledVariable;
+use garrison_proto::template::{RenderError, render};
+use garrison_proto::{ConfigSetting, DonePattern, InstallStep, Template, VariableType};
+use regex::Regex;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Placeholders Garrison fills itself; no variable may take these names. `port_<name>`
+/// for each extra port is added per template.
+pub const CONTEXT_NAMES: &[&str] = &[
+    "port",
+    "ip",
+    "server_dir",
+    "server_id",
+    "memory_mb",
+    "garrison",
+    "java",
+];
+
+pub fn check_template(t: &Template) -> Result<(), String> {
+    let id_ok = Regex::new("^[a-z0-9][a-z0-9_-]{0,63}$").map_err(|e| e.to_string())?;
+    if !id_ok.is_match(&t.id) {
+        return Err(format!(
+            "id {:?} must be 1-64 lower-case letters, digits, '-' or '_'",
+            t.id
+        ));
+    }
+    if t.name.trim().is_empty() || t.name.chars().count() > 100 {
+        return Err("name must be 1-100 characters".into());
+    }
+    let key_ok = Regex::new("^[A-Za-z_][A-Za-z0-9_]{0,63}$").map_err(|e| e.to_string())?;
+    let mut names: BTreeMap<String, String> = CONTEXT_NAMES
+        .iter()
+        .map(|n| ((*n).to_owned(), "x".to_owned()))
+        .collect();
+    check_ports(t, &mut names)?;
+    let mut envs = BTreeSet::new();
+    for v in &t.variables {
+        if !key_ok.is_match(&v.key) {
+            return Err(format!(
+                "variable key {:?} must be letters, digits and '_', not starting with a digit",
+                v.key
+            ));
+        }
+        if names.contains_key(&v.key) {
+            return Err(format!(
+                "variable key {:?} is taken (Garrison fills it, or another variable has it)",
+                v.key
+            ));
+        }
+        names.insert(v.key.clone(), "x".into());
+        let env = v.env_name();
+        if !key_ok.is_match(&env) || !envs.insert(env.clone()) {
+            return Err(format!(
+                "variable {}: environment name {env:?} is invalid or used twice",
+                v.key
+            ));
+        }
+        if v.kind == VariableType::Enum && v.rules.one_of.is_empty() {
+            return Err(format!(
+                "variable {}: an enum needs rules.one_of",
+                v.key
+            ));
+        }
+        let compiled = CompiledVariable::new(v.clone())?;
+        // An empty default of a required variable asks the user for a value.
+        if !(v.default.is_empty() && v.rules.required) {
+            compiled
+                .check(&v.default)
+                .map_err(|m| format!("variable {}: the default {m}", v.key))?;
+        }
+    }
+    let placeholders = |what: &str, text: &str| -> Result<(), String> {
+        match render(text, &names) {
+            Ok(_) => Ok(()),
+            Err(RenderError::UnknownPlaceholder(p)) => Err(format!(
+                "{what}: unknown placeholder {{{{{p}}}}} (not a variable of this template)"
+            )),
+            Err(e) => Err(format!("{what}: {e}")),
+        }
+    };
+    if t.startup.command.first().is_none_or(|c| c.trim().is_empty()) {
+        return Err("startup.command is empty".into());
+    }
+    if t.startup.shell && t.startup.command.len() != 1 {
+        return Err("startup.command with shell = true must be one string".into());
+    }
+    for a in &t.startup.command {
+        placeholders("startup.command", a)?;
+    }
+    if t.startup.stop_timeout_secs == 0 || t.startup.stop_timeout_secs > 3600 {
+        return Err("startup.stop_timeout_secs must be 1 to 3600".into());
+    }
+    for d in &t.startup.done {
+        if let DonePattern::Regex(r) = d {
+            Regex::new(r).map_err(|e| format!("startup.done: regex does not compile: {e}"))?;
+        }
+    }
+    for (k, v) in &t.env {
+        if !key_ok.is_match(k) {
+            return Err(format!("env: {k:?} is not a valid variable name"));
+        }
+        placeholders(&format!("env.{k}"), v)?;
+    }
+    for (i, step) in t.install.iter().enumerate() {
+        let mut step = step.clone();
+        if matches!(&step, InstallStep::Command { command, .. } if command.is_empty()) {
+            return Err(format!("install step {}: the command is empty", i + 1));
+        }
+        // Scripts read variables from the environment; their text is not rendered.
+        if matches!(step, InstallStep::Script { .. }) {
+            continue;
+        }
+        for s in step.strings_mut() {
+            placeholders(&format!("install step {} ({})", i + 1, "text"), s)?;
+        }
+    }
+    for f in &t.config_files {
+        if f.path.is_empty() || f.path.starts_with('/') || f.path.split('/').any(|c| c == "..") {
+            return Err(format!(
+                "config file {:?}: the path must be relative, without `..`",
+                f.path
+            ));
+        }
+        for s in &f.set {
+            placeholders(&format!("config file {} key {}", f.path, s.key), &s.value)?;
+            let probe = ConfigSetting {
+                key: s.key.clone(),
+                value: "1".into(),
+                kind: s.kind,
+            };
+            garrison_patch::check_setting(f.format, &probe)
+                .map_err(|e| format!("config file {}: {e}", f.path))?;
+        }
+    }
+    for p in &t.prompts {
+        Regex::new(&p.url_regex).map_err(|e| format!("prompts: url_regex: {e}"))?;
+        if let Some(c) = &p.code_regex {
+            Regex::new(c).map_err(|e| format!("prompts: code_regex: {e}"))?;
+        }
+    }
+    if !t.runtimes.native && t.runtimes.docker.is_empty() {
+        return Err("runtimes: neither native nor a docker image".into());
+    }
+    Ok(())
+}
+
+fn check_ports(t: &Template, names: &mut BTreeMap<String, String>) -> Result<(), String> {
+    let Some(first) = t.ports.first() else {
+        return Err("ports: a template needs at least one port".into());
+    };
+    if first.default.is_none_or(|p| p == 0) {
+        return Err(format!("ports: the first port ({}) needs a default", first.name));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, p) in t.ports.iter().enumerate() {
+        if !seen.insert(p.name.clone()) || p.name.is_empty() {
+            return Err(format!("ports: name {:?} is empty or used twice", p.name));
+        }
+        if i > 0 {
+            if p.offset == 0 {
+                return Err(format!("ports: {} needs an offset from the first port", p.name));
+            }
+            names.insert(format!("port_{}", p.name), "x".into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Template {
+        toml::from_str(
+            r#"
+id = "t"
+name = "T"
+game = "t"
+ports = [{ name = "game", default = 1000 }, { name = "query", offset = 1 }]
+[startup]
+command = ["run", "{{port}}", "{{port_query}}", "{{level}}"]
+stop = { type = "signal", signal = "SIGTERM" }
+stop_timeout_secs = 5
+[[variables]]
+key = "level"
+name = "Level"
+default = "world"
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn good_template_passes() {
+        check_template(&base()).unwrap();
+    }
+
+    #[test]
+    fn broken_templates_are_refused() {
+        let cases: Vec<(fn(&mut Template), &str)> = vec![
+            (|t| t.id = "Bad Id".into(), "id"),
+            (|t| t.startup.command[0] = "{{nope}}".into(), "unknown placeholder"),
+            (|t| t.variables[0].key = "port".into(), "taken"),
+            (|t| t.variables[0].kind = VariableType::Enum, "one_of"),
+            (|t| t.variables[0].rules.max_length = Some(2), "default"),
+            (|t| t.variables[0].rules.regex = Some("(".into()), "regex"),
+            (|t| t.ports.clear(), "at least one port"),
+            (|t| t.ports[1].offset = 0, "offset"),
+            (
+                |t| t.startup.done = vec![DonePattern::Regex("(".into())],
+                "done",
+            ),
+            (|t| t.startup.shell = true, "one string"),
+        ];
+        for (break_it, want) in cases {
+            let mut t = base();
+            break_it(&mut t);
+            let e = check_template(&t).unwrap_err();
+            assert!(e.contains(want), "{e} should mention {want}");
+        }
+    }
+}
