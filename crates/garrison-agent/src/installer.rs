@@ -567,12 +567,16 @@ impl Installer {
         let api = api.trim_end_matches('/');
         let version = if version == "latest" || version.is_empty() {
             let p = self.get_json(&format!("{api}/v3/projects/{project}")).await?;
-            p["versions"]
+            // Families map to version lists; JSON object order is not to be relied on.
+            let all: Vec<&str> = p["versions"]
                 .as_object()
-                .and_then(|families| families.values().next())
-                .and_then(|list| list.as_array())
-                .and_then(|list| list.first())
-                .and_then(|v| v.as_str())
+                .into_iter()
+                .flat_map(|families| families.values())
+                .filter_map(|list| list.as_array())
+                .flatten()
+                .filter_map(|v| v.as_str())
+                .collect();
+            newest_version(&all)
                 .ok_or_else(|| format!("{project}: the API lists no versions"))?
                 .to_owned()
         } else {
@@ -666,11 +670,41 @@ fn detect_format(file: &std::fs::File, name: &str) -> Option<ArchiveFormat> {
     ArchiveFormat::from_magic(&head).or_else(|| ArchiveFormat::from_file_name(name))
 }
 
+/// The highest of dotted versions ("1.21.10" > "1.21.9"); a version with a suffix
+/// ("1.21-pre1") ranks below the release with the same numbers.
+fn newest_version<'a>(versions: &[&'a str]) -> Option<&'a str> {
+    fn key(v: &str) -> (Vec<u64>, bool) {
+        let (nums, suffix) = match v.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+            Some(i) => (&v[..i], true),
+            None => (v, false),
+        };
+        let parts = nums
+            .split('.')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse().unwrap_or(0))
+            .collect();
+        (parts, !suffix)
+    }
+    versions.iter().copied().max_by(|a, b| key(a).cmp(&key(b)))
+}
+
 fn api_error(v: &serde_json::Value) -> String {
     v["message"]
         .as_str()
         .unwrap_or("the API answered something unexpected")
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn newest_version_compares_numbers() {
+        assert_eq!(
+            super::newest_version(&["1.20.6", "1.21.9", "1.21.10", "1.21.10-pre1", "1.8"]),
+            Some("1.21.10")
+        );
+        assert_eq!(super::newest_version(&[]), None);
+    }
 }
 
 fn archive_format(k: ArchiveKind) -> ArchiveFormat {

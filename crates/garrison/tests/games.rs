@@ -28,13 +28,21 @@ async fn openttd_runs_answers_console_and_quits() {
     assert_eq!(v["game"], "openttd");
     g.wait_state(&id, "offline", T).await;
     let dir = g.data_dir().join("servers").join(&id);
+    let (_, v) = g.call("GET", &format!("/api/servers/{id}"), None).await;
+    assert_eq!(v["install"]["state"], "succeeded", "{v}");
     let cfg = std::fs::read_to_string(dir.join("openttd.cfg")).unwrap();
-    assert!(cfg.contains("server_name = Garrison test"), "{cfg}");
+    assert!(cfg.contains("server_advertise = false"), "{cfg}");
 
     let (s, v) = g.power(&id, "start").await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     g.wait_state(&id, "running", T).await;
     g.wait_log(&id, "Map generated, starting game", T).await;
+    // The settings were patched into its config before the start.
+    let cfg = std::fs::read_to_string(dir.join("openttd.cfg")).unwrap();
+    let private = std::fs::read_to_string(dir.join("private.cfg")).unwrap();
+    assert!(private.contains("server_name = Garrison test"), "{private}");
+    assert!(cfg.contains(&format!("server_port = {port}")), "{cfg}");
+    assert!(cfg.contains("map_x = 6"), "{cfg}");
 
     let (s, v) = g.command(&id, "clients").await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
@@ -48,6 +56,32 @@ async fn openttd_runs_answers_console_and_quits() {
         .call("GET", &format!("/api/servers/{id}/history"), None)
         .await;
     assert!(!h.to_string().contains("crashed"), "{h}");
+
+    // OpenTTD wrote its whole config on the way out; a changed variable edits only its
+    // own line, at once, and every other line stays byte for byte.
+    for (file, key, value, line) in [
+        ("private.cfg", "server_name", "Renamed by Garrison", "server_name = Renamed by Garrison"),
+        ("openttd.cfg", "max_clients", "12", "max_clients = 12"),
+    ] {
+        let written = std::fs::read_to_string(dir.join(file)).unwrap();
+        let (s, v) = g
+            .call(
+                "PATCH",
+                &format!("/api/servers/{id}/startup"),
+                Some(json!({"variables": {key: value}})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let patched = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert_eq!(written.lines().count(), patched.lines().count(), "{patched}");
+        let changed: Vec<&str> = written
+            .lines()
+            .zip(patched.lines())
+            .filter(|(a, b)| a != b)
+            .map(|(_, b)| b)
+            .collect();
+        assert_eq!(changed, vec![line], "{file}: {patched}");
+    }
 }
 
 #[tokio::test]

@@ -110,6 +110,15 @@ fn sample(method: &str, path: &str) -> Option<Value> {
         ("POST", "/servers/{id}/users") => json!({"username": "no-such-user", "permissions": []}),
         ("PATCH", "/servers/{id}/users/{user_id}") => json!({"permissions": []}),
         ("PATCH", "/admin/users/{user_id}") => json!({"email": "a@example.com"}),
+        ("POST", "/templates") | ("PUT", "/templates/{tid}") => json!({
+            "id": "Bad Id", "name": "x", "game": "x", "ports": [],
+            "startup": {"command": ["x"], "stop": {"type": "signal", "signal": "SIGTERM"}, "stop_timeout_secs": 5}
+        }),
+        ("POST", "/templates/import") => json!({"content": "not a template"}),
+        ("POST", "/template-repos") => json!({"location": "relative/path"}),
+        ("PATCH", "/servers/{id}/startup") => json!({"variables": {"ready_delay_ms": "x"}}),
+        ("POST", "/servers/{id}/reinstall" | "/servers/{id}/install/cancel")
+        | ("POST", "/template-repos/{rid}/sync") => Value::Null,
         (_, "/servers/{id}/ws") => return None, // WebSocket: tested on its own below
         // Read-only; no query: the first page of the log, the counts, the health report.
         ("GET", "/servers/{id}/activity" | "/admin/audit" | "/admin/stats" | "/admin/health") => {
@@ -258,6 +267,8 @@ async fn every_route_and_caller() {
                 .path
                 .replace("{id}", &s.server)
                 .replace("{user_id}", "no-such-user")
+                .replace("{tid}", "no-such-template")
+                .replace("{rid}", "no-such-repo")
         );
         for (caller, key) in &s.keys {
             let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
@@ -274,6 +285,8 @@ async fn every_route_and_caller() {
             // A 404 for a sub-resource that does not exist is still allowed; a public
             // route may refuse bad credentials (401) but never needs a permission.
             let missing_below = route.path.contains("{user_id}")
+                || route.path.contains("{tid}")
+                || route.path.contains("{rid}")
                 || route.path.starts_with("/account/api-keys/")
                 || route.path.starts_with("/account/sessions/")
                 || route.path.starts_with("/account/ssh-keys/");

@@ -288,6 +288,15 @@ pub async fn create(
     authorize(&p, Permission::ServerCreate)?;
     let name = check_name(&req.name)?;
     let template = state.templates.require(&req.template)?;
+    if template.template.requirements.docker || !template.template.runtimes.native {
+        return Err(ApiError::invalid(
+            "template",
+            format!(
+                "{} needs the Docker runtime (its install runs in a container image), and this node runs servers natively",
+                template.template.name
+            ),
+        ));
+    }
     template.validate(&req.variables)?;
     let description = check_description(req.description.as_deref().unwrap_or(""))?;
     let limits = check_limits(req.limits.unwrap_or_default())?;
@@ -352,7 +361,11 @@ pub async fn create(
     if !template.template.install.is_empty() {
         state.node.install(&record.id).await?;
     }
-    let fresh = load(&state, record.id.as_str()).await?;
+    let mut fresh = load(&state, record.id.as_str()).await?;
+    // The install's state change is persisted a moment later; answer with the live one.
+    if let Ok(live) = state.node.state(&fresh.id).await {
+        fresh.state = live;
+    }
     Ok((StatusCode::CREATED, Json(view(&state, &p, &fresh).await?)))
 }
 

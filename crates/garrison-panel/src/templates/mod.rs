@@ -17,7 +17,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 const BUILT_IN: &[(&str, &str)] = &[
-    ("demo.toml", include_str!("../../../../templates/demo.toml")),
+    (
+        "demo.toml",
+        include_str!("../../../../templates/demo.toml"),
+    ),
     (
         "openttd.toml",
         include_str!("../../../../templates/openttd.toml"),
@@ -25,6 +28,30 @@ const BUILT_IN: &[(&str, &str)] = &[
     (
         "luanti.toml",
         include_str!("../../../../templates/luanti.toml"),
+    ),
+    (
+        "minecraft-vanilla.toml",
+        include_str!("../../../../templates/minecraft-vanilla.toml"),
+    ),
+    (
+        "minecraft-paper.toml",
+        include_str!("../../../../templates/minecraft-paper.toml"),
+    ),
+    (
+        "hytale.toml",
+        include_str!("../../../../templates/hytale.toml"),
+    ),
+    (
+        "valheim.toml",
+        include_str!("../../../../templates/valheim.toml"),
+    ),
+    (
+        "terraria-tshock.toml",
+        include_str!("../../../../templates/terraria-tshock.toml"),
+    ),
+    (
+        "generic.toml",
+        include_str!("../../../../templates/generic.toml"),
     ),
 ];
 

@@ -2,6 +2,8 @@
 //! through HTTP and WebSocket, as a user would.
 #![allow(dead_code)]
 
+pub mod fixture_http;
+
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
