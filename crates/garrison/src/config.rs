@@ -104,7 +104,12 @@ const ENV_KEYS: &[&str] = &[
     "GARRISON_STEAMCMD",
     "GARRISON_JAVA_DIRS",
 ];
-const ENV_OTHER: &[&str] = &["GARRISON_DATA_DIR", "GARRISON_ADMIN_PASSWORD"];
+// GARRISON_SKIP_WEB_BUILD is read by the build, so it is often still set at run time.
+const ENV_OTHER: &[&str] = &[
+    "GARRISON_DATA_DIR",
+    "GARRISON_ADMIN_PASSWORD",
+    "GARRISON_SKIP_WEB_BUILD",
+];
 
 impl Config {
     pub fn load(

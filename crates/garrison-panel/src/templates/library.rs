@@ -220,17 +220,17 @@ async fn sync_inner(
     Ok(report)
 }
 
-/// A shallow clone kept under the data directory, fetched again on each sync.
+/// A shallow clone kept under the data directory, fetched again on each sync. The
+/// clone is Garrison's own: a fetch replaces whatever it held (history may be rewritten
+/// upstream, and a shallow clone cannot merge).
 async fn fetch_git(data_dir: &Path, repo: &TemplateRepo) -> Result<PathBuf, String> {
     let dir = data_dir.join("template-repos").join(&repo.id);
-    let args: Vec<String> = if dir.join(".git").is_dir() {
+    let d = dir.display().to_string();
+    let steps: Vec<Vec<String>> = if dir.join(".git").is_dir() {
         vec![
-            "-C".into(),
-            dir.display().to_string(),
-            "pull".into(),
-            "--ff-only".into(),
-            "--depth".into(),
-            "1".into(),
+            vec!["-C".into(), d.clone(), "fetch".into(), "--depth".into(), "1".into(), "origin".into()],
+            vec!["-C".into(), d.clone(), "reset".into(), "--hard".into(), "-q".into(), "FETCH_HEAD".into()],
+            vec!["-C".into(), d.clone(), "clean".into(), "-fdxq".into()],
         ]
     } else {
         if let Some(parent) = dir.parent() {
@@ -239,17 +239,25 @@ async fn fetch_git(data_dir: &Path, repo: &TemplateRepo) -> Result<PathBuf, Stri
                 .map_err(|e| format!("creating {}: {e}", parent.display()))?;
         }
         let _ = tokio::fs::remove_dir_all(&dir).await;
-        vec![
+        vec![vec![
             "clone".into(),
+            "-q".into(),
             "--depth".into(),
             "1".into(),
             "--".into(),
             repo.location.clone(),
-            dir.display().to_string(),
-        ]
+            d.clone(),
+        ]]
     };
+    for args in steps {
+        run_git(&args).await?;
+    }
+    Ok(dir)
+}
+
+async fn run_git(args: &[String]) -> Result<(), String> {
     let mut cmd = tokio::process::Command::new("git");
-    cmd.args(&args)
+    cmd.args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
@@ -261,7 +269,7 @@ async fn fetch_git(data_dir: &Path, repo: &TemplateRepo) -> Result<PathBuf, Stri
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(format!("git failed: {}", err.trim()));
     }
-    Ok(dir)
+    Ok(())
 }
 
 /// Template-looking files (`.toml`, `.json`, `.yaml`, `.yml`) under `root`, as
