@@ -20,7 +20,11 @@ fn config_error(path: &str, message: impl std::fmt::Display) -> NodeError {
 
 /// Patch every file. Blocking: call from `spawn_blocking`. A server directory that does
 /// not exist yet has nothing to patch.
-pub(crate) fn apply(dir: &Path, files: &[ConfigFile], run_as: Option<RunAs>) -> Result<(), NodeError> {
+pub(crate) fn apply(
+    dir: &Path,
+    files: &[ConfigFile],
+    run_as: Option<RunAs>,
+) -> Result<(), NodeError> {
     if files.is_empty() || !dir.is_dir() {
         return Ok(());
     }

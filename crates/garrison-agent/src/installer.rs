@@ -73,8 +73,11 @@ impl Installer {
             let mut ev = self.event(InstallPhase::Step, i, total, step.kind());
             ev.message = Some(describe(step));
             self.send(ev).await;
-            self.console
-                .marker(format!("install step {} of {total}: {}", i + 1, describe(step)));
+            self.console.marker(format!(
+                "install step {} of {total}: {}",
+                i + 1,
+                describe(step)
+            ));
             match self.step(i, total, step).await {
                 Ok(()) => {}
                 Err(StepError::Cancelled) => return Outcome::Cancelled,
@@ -132,8 +135,16 @@ impl Installer {
                 strip_components,
                 delete_archive,
             } => {
-                self.extract(i, total, archive, dest, *format, *strip_components, *delete_archive)
-                    .await
+                self.extract(
+                    i,
+                    total,
+                    archive,
+                    dest,
+                    *format,
+                    *strip_components,
+                    *delete_archive,
+                )
+                .await
             }
             InstallStep::Write {
                 path,
@@ -326,8 +337,7 @@ impl Installer {
         strip: u32,
         delete_archive: bool,
     ) -> StepResult {
-        let archive_rel =
-            Sandbox::rel(archive).map_err(|e| format!("archive {archive:?}: {e}"))?;
+        let archive_rel = Sandbox::rel(archive).map_err(|e| format!("archive {archive:?}: {e}"))?;
         let dest_rel = Sandbox::rel(dest).map_err(|e| format!("destination {dest:?}: {e}"))?;
         let dir = self.dir.clone();
         let run_as = self.config.run_as;
@@ -347,8 +357,9 @@ impl Installer {
                 .map_err(|e| format!("opening the archive: {e}"))?;
             let format = match format {
                 Some(k) => archive_format(k),
-                None => detect_format(&file, &archive_name)
-                    .ok_or_else(|| format!("{archive_name}: not a tar, tar.gz, tar.xz, tar.zst or zip archive"))?,
+                None => detect_format(&file, &archive_name).ok_or_else(|| {
+                    format!("{archive_name}: not a tar, tar.gz, tar.xz, tar.zst or zip archive")
+                })?,
             };
             sb.create_dir_all(&dest_rel).map_err(|e| e.to_string())?;
             let mut last = std::time::Instant::now() - PROGRESS_EVERY;
@@ -365,9 +376,16 @@ impl Installer {
                 let _ = events.try_send(Event::Install(ev));
             };
             let name = Path::new(&archive_name);
-            extract_file(file, name, format, &sb, &dest_rel, &opts, &mut progress, &|| {
-                *cancel.borrow()
-            })
+            extract_file(
+                file,
+                name,
+                format,
+                &sb,
+                &dest_rel,
+                &opts,
+                &mut progress,
+                &|| *cancel.borrow(),
+            )
             .map_err(|e| e.to_string())?;
             if delete_archive {
                 sb.remove_file(&archive_rel).map_err(|e| e.to_string())?;
@@ -407,7 +425,9 @@ impl Installer {
             .map_err(|e| format!("spawning failed: {e}"))?;
         let mut child = spawned.map_err(|e| format!("{what}: {e}"))?;
         let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) else {
-            return Err("the install process ended before it was watched".to_owned().into());
+            return Err("the install process ended before it was watched"
+                .to_owned()
+                .into());
         };
         let run_dir = crate::leftovers::run_dir(&self.config.data_dir);
         let server = self.server.as_str().to_owned();
@@ -478,18 +498,23 @@ impl Installer {
         // Nothing the step started outlives it.
         signal_group(pid, Signal::SIGKILL);
         for mut r in readers {
-            if tokio::time::timeout(Duration::from_secs(2), &mut r).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(2), &mut r)
+                .await
+                .is_err()
+            {
                 r.abort();
             }
         }
-        let _ = tokio::task::spawn_blocking(move || crate::leftovers::forget(&run_dir, &server)).await;
+        let _ =
+            tokio::task::spawn_blocking(move || crate::leftovers::forget(&run_dir, &server)).await;
         use std::os::unix::process::ExitStatusExt;
         let (code, signal) = match &status {
             Ok(s) => (s.code(), s.signal()),
             Err(_) => (None, None),
         };
         let desc = describe_exit(code, signal);
-        self.console.marker(format!("install process {pid} ({desc})"));
+        self.console
+            .marker(format!("install process {pid} ({desc})"));
         match ended_by {
             Some("cancel") => return Err(StepError::Cancelled),
             Some(_) => {
@@ -523,7 +548,11 @@ impl Installer {
     }
 
     /// Mojang's manifest → the version's own JSON → its server jar with size and SHA-1.
-    async fn mojang(&mut self, manifest_url: &str, version: &str) -> Result<DownloadRequest, StepError> {
+    async fn mojang(
+        &mut self,
+        manifest_url: &str,
+        version: &str,
+    ) -> Result<DownloadRequest, StepError> {
         let manifest = self.get_json(manifest_url).await?;
         let id = if version == "latest" || version.is_empty() {
             manifest["latest"]["release"]
@@ -536,7 +565,9 @@ impl Installer {
         let entry = manifest["versions"]
             .as_array()
             .and_then(|v| v.iter().find(|e| e["id"].as_str() == Some(id.as_str())))
-            .ok_or_else(|| format!("Minecraft version {id:?} is not in Mojang's version manifest"))?;
+            .ok_or_else(|| {
+                format!("Minecraft version {id:?} is not in Mojang's version manifest")
+            })?;
         let url = entry["url"]
             .as_str()
             .ok_or_else(|| format!("version {id}: no url in the manifest"))?
@@ -566,7 +597,9 @@ impl Installer {
     ) -> Result<DownloadRequest, StepError> {
         let api = api.trim_end_matches('/');
         let version = if version == "latest" || version.is_empty() {
-            let p = self.get_json(&format!("{api}/v3/projects/{project}")).await?;
+            let p = self
+                .get_json(&format!("{api}/v3/projects/{project}"))
+                .await?;
             // Families map to version lists; JSON object order is not to be relied on.
             let all: Vec<&str> = p["versions"]
                 .as_object()
@@ -583,7 +616,9 @@ impl Installer {
             version.to_owned()
         };
         let builds = self
-            .get_json(&format!("{api}/v3/projects/{project}/versions/{version}/builds"))
+            .get_json(&format!(
+                "{api}/v3/projects/{project}/versions/{version}/builds"
+            ))
             .await?;
         let list = builds
             .as_array()
@@ -601,10 +636,8 @@ impl Installer {
         let url = dl["url"]
             .as_str()
             .ok_or_else(|| format!("{project} {version}: the build has no server download"))?;
-        self.console.marker(format!(
-            "{project} {version} build {}: {url}",
-            chosen["id"]
-        ));
+        self.console
+            .marker(format!("{project} {version} build {}: {url}", chosen["id"]));
         Ok(self.download_request(
             url,
             dl["size"].as_u64(),
@@ -695,18 +728,6 @@ fn api_error(v: &serde_json::Value) -> String {
         .to_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn newest_version_compares_numbers() {
-        assert_eq!(
-            super::newest_version(&["1.20.6", "1.21.9", "1.21.10", "1.21.10-pre1", "1.8"]),
-            Some("1.21.10")
-        );
-        assert_eq!(super::newest_version(&[]), None);
-    }
-}
-
 fn archive_format(k: ArchiveKind) -> ArchiveFormat {
     match k {
         ArchiveKind::Tar => ArchiveFormat::Tar,
@@ -727,7 +748,9 @@ fn describe(step: &InstallStep) -> String {
         }
         InstallStep::Write { path, .. } => format!("write {path}"),
         InstallStep::Command { command, .. } => format!("run {}", command.join(" ")),
-        InstallStep::Script { interpreter, .. } => format!("run the install script ({interpreter})"),
+        InstallStep::Script { interpreter, .. } => {
+            format!("run the install script ({interpreter})")
+        }
         InstallStep::Steamcmd { app_id, .. } => format!("SteamCMD app {app_id}"),
         InstallStep::Mojang { version, dest, .. } => {
             format!("Minecraft server {version} from Mojang to {dest}")
@@ -782,4 +805,16 @@ pub(crate) fn chown_tree(root: &Path, run_as: Option<crate::config::RunAs>) -> R
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn newest_version_compares_numbers() {
+        assert_eq!(
+            super::newest_version(&["1.20.6", "1.21.9", "1.21.10", "1.21.10-pre1", "1.8"]),
+            Some("1.21.10")
+        );
+        assert_eq!(super::newest_version(&[]), None);
+    }
 }

@@ -67,9 +67,7 @@ pub fn select(dirs: &[PathBuf], min: u32) -> Result<JavaRuntime, String> {
 fn release_major(home: &Path) -> Option<u32> {
     let text = std::fs::read_to_string(home.join("release")).ok()?;
     let line = text.lines().find(|l| l.starts_with("JAVA_VERSION="))?;
-    let v = line
-        .trim_start_matches("JAVA_VERSION=")
-        .trim_matches('"');
+    let v = line.trim_start_matches("JAVA_VERSION=").trim_matches('"');
     parse_major(v)
 }
 
@@ -95,7 +93,11 @@ mod tests {
     fn fake_jvm(root: &Path, name: &str, version: &str) {
         let home = root.join(name);
         std::fs::create_dir_all(home.join("bin")).unwrap();
-        std::fs::write(home.join("release"), format!("JAVA_VERSION=\"{version}\"\n")).unwrap();
+        std::fs::write(
+            home.join("release"),
+            format!("JAVA_VERSION=\"{version}\"\n"),
+        )
+        .unwrap();
         let java = home.join("bin/java");
         std::fs::write(&java, "#!/bin/sh\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -123,6 +125,10 @@ mod tests {
         let e = select(&dirs, 26).unwrap_err();
         assert!(e.contains("Java 26 or newer is required"), "{e}");
         assert!(e.contains("8, 17, 25"), "{e}");
-        assert!(select(&[tmp.path().join("nope")], 8).unwrap_err().contains("none is installed"));
+        assert!(
+            select(&[tmp.path().join("nope")], 8)
+                .unwrap_err()
+                .contains("none is installed")
+        );
     }
 }

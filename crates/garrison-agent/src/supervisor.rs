@@ -5,9 +5,9 @@
 use crate::config::{AgentConfig, AgentError, RunAs};
 use crate::console::{Console, LineWatch, ReadyWatch, read_stream};
 use crate::installer::{Installer, Outcome};
-use crate::prompts::PromptWatch;
 use crate::lock;
 use crate::process::{describe_exit, signal_group, spawn, stop_signal};
+use crate::prompts::PromptWatch;
 use garrison_proto::{
     Event, ExitInfo, InstallEvent, InstallPhase, NodeError, PowerAction, PromptEvent, RunSpec,
     ServerId, ServerState, Stats, StatsEvent, StatusEvent, StopMethod,

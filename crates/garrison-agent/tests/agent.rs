@@ -2,8 +2,8 @@
 
 use garrison_agent::{Agent, AgentConfig, RunAs};
 use garrison_proto::{
-    ConsoleEvent, Event, InstallPhase, Node, NodeError, PowerAction, RestartPolicy, RunSpec,
-    InstallStep, ServerId, ServerState, StatusEvent, StopMethod, StopSignal,
+    ConsoleEvent, Event, InstallPhase, InstallStep, Node, NodeError, PowerAction, RestartPolicy,
+    RunSpec, ServerId, ServerState, StatusEvent, StopMethod, StopSignal,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -201,7 +201,10 @@ async fn cancel_ends_the_command_group_and_the_install() {
     let mut h = harness(|_, _| {});
     let mut s = spec("c", "true");
     // A child in the background must die with the step.
-    s.install = vec![command("sleep 300 & echo $! > bg.pid; echo waiting; wait", 600)];
+    s.install = vec![command(
+        "sleep 300 & echo $! > bg.pid; echo waiting; wait",
+        600,
+    )];
     h.agent.register(s).await.unwrap();
     let id = ServerId::from("c");
     assert!(matches!(
@@ -513,7 +516,11 @@ fi
     h.agent.install(&ServerId::from("v")).await.unwrap();
     let end = h.install_end().await;
     assert_eq!(end.phase, InstallPhase::Failed);
-    assert!(end.message.unwrap().contains("Success! App '1' fully installed"));
+    assert!(
+        end.message
+            .unwrap()
+            .contains("Success! App '1' fully installed")
+    );
     h.agent.shutdown().await;
 }
 

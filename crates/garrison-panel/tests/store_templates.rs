@@ -73,12 +73,15 @@ async fn server_settings_and_install_status(db: &TestDb) {
     assert_eq!(got.install, Some(failed));
     // a server that is gone is not an error
     store
-        .set_install_status(&ServerId::from("nope"), &InstallStatus {
-            state: InstallState::Succeeded,
-            started_at: 1,
-            finished_at: Some(2),
-            error: None,
-        })
+        .set_install_status(
+            &ServerId::from("nope"),
+            &InstallStatus {
+                state: InstallState::Succeeded,
+                started_at: 1,
+                finished_at: Some(2),
+                error: None,
+            },
+        )
         .await
         .unwrap();
 }
@@ -86,11 +89,20 @@ async fn server_settings_and_install_status(db: &TestDb) {
 async fn templates_crud(db: &TestDb) {
     let store = db.open().await;
     assert!(store.list_templates().await.unwrap().is_empty());
-    store.put_template("a", r#"{"id":"a"}"#, "custom").await.unwrap();
-    store.put_template("b", r#"{"id":"b"}"#, "import").await.unwrap();
+    store
+        .put_template("a", r#"{"id":"a"}"#, "custom")
+        .await
+        .unwrap();
+    store
+        .put_template("b", r#"{"id":"b"}"#, "import")
+        .await
+        .unwrap();
     let first = store.list_templates().await.unwrap();
     assert_eq!(first.len(), 2);
-    store.put_template("a", r#"{"id":"a","v":2}"#, "custom").await.unwrap();
+    store
+        .put_template("a", r#"{"id":"a","v":2}"#, "custom")
+        .await
+        .unwrap();
     let again = store.list_templates().await.unwrap();
     assert_eq!(again[0].body, r#"{"id":"a","v":2}"#);
     assert_eq!(again[0].created_at, first[0].created_at);
@@ -103,7 +115,10 @@ async fn templates_crud(db: &TestDb) {
 
 async fn repository_sync_replaces_its_templates(db: &TestDb) {
     let store = db.open().await;
-    let repo = store.add_template_repo("/srv/templates", "dir").await.unwrap();
+    let repo = store
+        .add_template_repo("/srv/templates", "dir")
+        .await
+        .unwrap();
     let e = store
         .add_template_repo("/srv/templates", "dir")
         .await
@@ -111,13 +126,19 @@ async fn repository_sync_replaces_its_templates(db: &TestDb) {
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
     store.put_template("mine", "{}", "custom").await.unwrap();
     let rows = |ids: &[&str]| -> Vec<(String, String)> {
-        ids.iter().map(|i| ((*i).to_owned(), format!("{{\"id\":\"{i}\"}}"))).collect()
+        ids.iter()
+            .map(|i| ((*i).to_owned(), format!("{{\"id\":\"{i}\"}}")))
+            .collect()
     };
     let foreign = store
         .replace_repo_templates(&repo.id, &rows(&["x", "y", "mine"]))
         .await
         .unwrap();
-    assert_eq!(foreign, vec!["mine".to_owned()], "a custom template is not taken over");
+    assert_eq!(
+        foreign,
+        vec!["mine".to_owned()],
+        "a custom template is not taken over"
+    );
     let r = store.get_template_repo(&repo.id).await.unwrap().unwrap();
     assert_eq!(r.template_count, 2);
     assert!(r.synced_at.is_some());
@@ -136,7 +157,10 @@ async fn repository_sync_replaces_its_templates(db: &TestDb) {
         .collect();
     ids.sort();
     assert_eq!(ids, vec!["mine", "y", "z"]);
-    store.repo_sync_failed(&repo.id, "git failed").await.unwrap();
+    store
+        .repo_sync_failed(&repo.id, "git failed")
+        .await
+        .unwrap();
     let r = store.get_template_repo(&repo.id).await.unwrap().unwrap();
     assert_eq!(r.sync_error.as_deref(), Some("git failed"));
     assert_eq!(store.list_template_repos().await.unwrap().len(), 1);

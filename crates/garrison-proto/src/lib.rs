@@ -18,16 +18,16 @@ pub use event::{
     StatusEvent,
 };
 pub use ids::ServerId;
+pub use install::{ArchiveKind, InstallStep};
 pub use node::{ConsoleSnapshot, Node, NodeError};
 pub use permission::{Permission, Scope};
 pub use spec::{RestartPolicy, RunSpec, StopMethod, StopSignal};
 pub use state::{PowerAction, ServerState, Stats, TransitionError};
-pub use install::{ArchiveKind, InstallStep};
+pub use template::RenderError;
 pub use template::{
     DonePattern, PortProtocol, PortSpec, PromptPattern, Requirements, Rules, Runtimes, Startup,
     Template, TemplateVariable, VariableType, render, render_shell, shell_quote,
 };
-pub use template::RenderError;
 
 /// Milliseconds since the unix epoch; every timestamp on the wire uses this.
 pub type UnixMillis = i64;

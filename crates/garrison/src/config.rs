@@ -364,7 +364,7 @@ fn check_mirrors(mut pairs: Vec<(String, String)>) -> Result<Vec<(String, String
             }
         }
     }
-    pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+    pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
     Ok(pairs)
 }
 

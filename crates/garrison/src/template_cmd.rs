@@ -89,14 +89,19 @@ async fn act(store: &Store, data_dir: &std::path::Path, command: TemplateCommand
                 match location {
                     Some(l) => bail!("no template repository at {l}"),
                     None => {
-                        println!("no template repositories; add one with `garrison template add-repo`");
+                        println!(
+                            "no template repositories; add one with `garrison template add-repo`"
+                        );
                         return Ok(());
                     }
                 }
             }
             let mut failed = 0;
             for repo in chosen {
-                if sync_and_print(store, data_dir, repo, &built_in).await.is_err() {
+                if sync_and_print(store, data_dir, repo, &built_in)
+                    .await
+                    .is_err()
+                {
                     failed += 1;
                 }
             }

@@ -60,7 +60,12 @@ async fn openttd_runs_answers_console_and_quits() {
     // OpenTTD wrote its whole config on the way out; a changed variable edits only its
     // own line, at once, and every other line stays byte for byte.
     for (file, key, value, line) in [
-        ("private.cfg", "server_name", "Renamed by Garrison", "server_name = Renamed by Garrison"),
+        (
+            "private.cfg",
+            "server_name",
+            "Renamed by Garrison",
+            "server_name = Renamed by Garrison",
+        ),
         ("openttd.cfg", "max_clients", "12", "max_clients = 12"),
     ] {
         let written = std::fs::read_to_string(dir.join(file)).unwrap();
@@ -73,7 +78,11 @@ async fn openttd_runs_answers_console_and_quits() {
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         let patched = std::fs::read_to_string(dir.join(file)).unwrap();
-        assert_eq!(written.lines().count(), patched.lines().count(), "{patched}");
+        assert_eq!(
+            written.lines().count(),
+            patched.lines().count(),
+            "{patched}"
+        );
         let changed: Vec<&str> = written
             .lines()
             .zip(patched.lines())

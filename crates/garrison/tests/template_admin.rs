@@ -49,7 +49,11 @@ async fn import(g: &Garrison, body: Value) -> (StatusCode, Value) {
 async fn real_eggs_import_with_a_report_and_docker_eggs_are_refused_on_a_native_node() {
     let g = Garrison::start().await;
     // dry run: converted and checked, nothing saved
-    let (s, v) = import(&g, json!({"content": egg("ptero-egg-paper.json"), "dry_run": true})).await;
+    let (s, v) = import(
+        &g,
+        json!({"content": egg("ptero-egg-paper.json"), "dry_run": true}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["saved"], false);
     assert_eq!(v["format"], "egg");
@@ -58,8 +62,16 @@ async fn real_eggs_import_with_a_report_and_docker_eggs_are_refused_on_a_native_
     let t = &v["template"];
     assert_eq!(t["name"], "Paper");
     assert_eq!(t["startup"]["shell"], true);
-    assert!(t["startup"]["command"][0].as_str().unwrap().contains("{{SERVER_JARFILE}}"));
-    assert_eq!(t["startup"]["stop"], json!({"type": "command", "command": "stop"}));
+    assert!(
+        t["startup"]["command"][0]
+            .as_str()
+            .unwrap()
+            .contains("{{SERVER_JARFILE}}")
+    );
+    assert_eq!(
+        t["startup"]["stop"],
+        json!({"type": "command", "command": "stop"})
+    );
     assert_eq!(t["startup"]["done"][0]["contains"], ")! For help, type ");
     let jar = t["variables"]
         .as_array()
@@ -70,10 +82,17 @@ async fn real_eggs_import_with_a_report_and_docker_eggs_are_refused_on_a_native_
     assert_eq!(jar["rules"]["required"], true);
     assert!(t["config_files"][0]["set"].to_string().contains("{{port}}"));
     let (_, list) = g.call("GET", "/api/templates", None).await;
-    assert!(!list.to_string().contains("\"Paper\""), "a dry run saves nothing");
+    assert!(
+        !list.to_string().contains("\"Paper\""),
+        "a dry run saves nothing"
+    );
 
     // saved under an id of our choice
-    let (s, v) = import(&g, json!({"content": egg("ptero-egg-paper.json"), "id": "paper-egg"})).await;
+    let (s, v) = import(
+        &g,
+        json!({"content": egg("ptero-egg-paper.json"), "id": "paper-egg"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["saved"], true);
     assert_eq!(v["template"]["id"], "paper-egg");
@@ -81,7 +100,11 @@ async fn real_eggs_import_with_a_report_and_docker_eggs_are_refused_on_a_native_
     let (s, v) = g.call("GET", "/api/templates/paper-egg", None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     // the same id again is a conflict unless replacing
-    let (s, v) = import(&g, json!({"content": egg("ptero-egg-paper.json"), "id": "paper-egg"})).await;
+    let (s, v) = import(
+        &g,
+        json!({"content": egg("ptero-egg-paper.json"), "id": "paper-egg"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     let (s, v) = import(
         &g,
@@ -99,28 +122,50 @@ async fn real_eggs_import_with_a_report_and_docker_eggs_are_refused_on_a_native_
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["error"]["field"], "template");
-    assert!(v["error"]["message"].as_str().unwrap().contains("Docker"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("Docker"),
+        "{v}"
+    );
 
     // a Pelican YAML egg, and a SteamCMD egg
-    let (s, v) = import(&g, json!({"content": egg("pelican-egg-vanilla-minecraft.yaml")})).await;
+    let (s, v) = import(
+        &g,
+        json!({"content": egg("pelican-egg-vanilla-minecraft.yaml")}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert!(v["report"]["format"].as_str().unwrap().starts_with("PLCN"), "{v}");
+    assert!(
+        v["report"]["format"].as_str().unwrap().starts_with("PLCN"),
+        "{v}"
+    );
     let (s, v) = import(&g, json!({"content": egg("ptero-egg-team-fortress2.json")})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["report"]["format"], "PTDL_v1");
-    assert!(v["template"]["startup"]["command"][0].as_str().unwrap().contains("{{port}}"));
+    assert!(
+        v["template"]["startup"]["command"][0]
+            .as_str()
+            .unwrap()
+            .contains("{{port}}")
+    );
 
     // bad input: named, nothing saved
     for (content, field) in [
         ("this is not a template", "content"),
-        ("{\"meta\": {\"version\": \"PTDL_v9\"}, \"name\": \"x\"}", "content"),
+        (
+            "{\"meta\": {\"version\": \"PTDL_v9\"}, \"name\": \"x\"}",
+            "content",
+        ),
         ("{\"id\": \"x\"}", "content"),
     ] {
         let (s, v) = import(&g, json!({"content": content})).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{content}: {v}");
         assert_eq!(v["error"]["field"], field, "{v}");
     }
-    let (s, v) = import(&g, json!({"content": MINIMAL_TOML.replace("id = \"tiny\"", "id = \"Not An Id\"")})).await;
+    let (s, v) = import(
+        &g,
+        json!({"content": MINIMAL_TOML.replace("id = \"tiny\"", "id = \"Not An Id\"")}),
+    )
+    .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["error"]["field"], "template");
     // an upload over the import limit is 413
@@ -160,9 +205,13 @@ async fn templates_are_created_exported_imported_replaced_and_deleted() {
         v
     };
     assert_eq!(strip(a.clone()), strip(b));
-    let (s, _) = g.call("GET", "/api/templates/tiny/export?format=json", None).await;
+    let (s, _) = g
+        .call("GET", "/api/templates/tiny/export?format=json", None)
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, v) = g.call("GET", "/api/templates/tiny/export?format=xml", None).await;
+    let (s, v) = g
+        .call("GET", "/api/templates/tiny/export?format=xml", None)
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 
     // a server from it, then a replaced template applies from its next start
@@ -184,14 +233,19 @@ async fn templates_are_created_exported_imported_replaced_and_deleted() {
         .await;
     assert_eq!(s, StatusCode::OK, "the new rule holds: {v}");
     // the id in the body must match the path
-    let (s, v) = g.call("PUT", "/api/templates/tiny-copy", Some(t.clone())).await;
+    let (s, v) = g
+        .call("PUT", "/api/templates/tiny-copy", Some(t.clone()))
+        .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     // a broken template is refused with the reason
     let mut broken = t.clone();
     broken["startup"]["command"] = json!(["run", "{{nope}}"]);
     let (s, v) = g.call("PUT", "/api/templates/tiny", Some(broken)).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("nope"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("nope"),
+        "{v}"
+    );
     // unknown fields are refused
     let mut extra = t.clone();
     extra["surprise"] = json!(1);
@@ -201,11 +255,17 @@ async fn templates_are_created_exported_imported_replaced_and_deleted() {
     // delete: not built-ins, not while in use
     let (s, v) = g.call("DELETE", "/api/templates/demo", None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
-    let (s, v) = g.call("PUT", "/api/templates/demo", Some({
-        let mut d = t.clone();
-        d["id"] = json!("demo");
-        d
-    })).await;
+    let (s, v) = g
+        .call(
+            "PUT",
+            "/api/templates/demo",
+            Some({
+                let mut d = t.clone();
+                d["id"] = json!("demo");
+                d
+            }),
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     let (s, v) = g.call("DELETE", "/api/templates/tiny", None).await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
@@ -223,12 +283,23 @@ async fn templates_are_created_exported_imported_replaced_and_deleted() {
 
 fn git(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("git")
-        .args(["-c", "user.email=t@example.com", "-c", "user.name=t", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn template_ids(g: &Garrison) -> Vec<String> {
@@ -285,7 +356,11 @@ async fn template_repositories_sync_from_a_directory_and_git_and_the_cli() {
         .await;
     assert_eq!(s, StatusCode::CONFLICT);
     let (s, v) = g
-        .call("POST", "/api/template-repos", Some(json!({"location": "templates"})))
+        .call(
+            "POST",
+            "/api/template-repos",
+            Some(json!({"location": "templates"})),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["error"]["field"], "location");
@@ -308,7 +383,11 @@ async fn template_repositories_sync_from_a_directory_and_git_and_the_cli() {
         .arg(g.data_dir())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains("second"), "{printed}");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -317,7 +396,10 @@ async fn template_repositories_sync_from_a_directory_and_git_and_the_cli() {
         if ids.contains(&"second".to_owned()) && !ids.contains(&"tiny".to_owned()) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "panel did not reload: {ids:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "panel did not reload: {ids:?}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
@@ -333,7 +415,11 @@ async fn template_repositories_sync_from_a_directory_and_git_and_the_cli() {
     git(src.path(), &["commit", "-qm", "one"]);
     let url = format!("file://{}", src.path().display());
     let (s, v) = g
-        .call("POST", "/api/template-repos", Some(json!({"location": url})))
+        .call(
+            "POST",
+            "/api/template-repos",
+            Some(json!({"location": url})),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["repo"]["kind"], "git");
@@ -367,13 +453,17 @@ async fn template_repositories_sync_from_a_directory_and_git_and_the_cli() {
     let sv = g
         .create(json!({"name": "From repo", "template": "second", "port": free_port()}))
         .await;
-    let (s, v) = g.call("DELETE", &format!("/api/template-repos/{rid}"), None).await;
+    let (s, v) = g
+        .call("DELETE", &format!("/api/template-repos/{rid}"), None)
+        .await;
     assert_eq!(s, StatusCode::CONFLICT, "{v}");
     let sid = sv["id"].as_str().unwrap();
     g.wait_state(sid, "offline", Duration::from_secs(30)).await;
     let (s, _) = g.call("DELETE", &format!("/api/servers/{sid}"), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = g.call("DELETE", &format!("/api/template-repos/{rid}"), None).await;
+    let (s, _) = g
+        .call("DELETE", &format!("/api/template-repos/{rid}"), None)
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let ids = template_ids(&g).await;
     assert!(!ids.contains(&"second".to_owned()), "{ids:?}");

@@ -58,7 +58,11 @@ fn fake_jvms() -> tempfile::TempDir {
         .tempdir()
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    for (name, version) in [("jdk17", "17.0.15"), ("jdk21", "21.0.5"), ("jdk25", "25.0.1")] {
+    for (name, version) in [
+        ("jdk17", "17.0.15"),
+        ("jdk21", "21.0.5"),
+        ("jdk25", "25.0.1"),
+    ] {
         let bin = dir.path().join(name).join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::write(
@@ -70,8 +74,7 @@ fn fake_jvms() -> tempfile::TempDir {
         for p in [dir.path().join(name), bin.clone()] {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        std::fs::set_permissions(bin.join("java"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(bin.join("java"), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     dir
 }
@@ -105,11 +108,7 @@ async fn setup() -> Setup {
         ("GARRISON_JAVA_DIRS", jvms.path().to_str().unwrap()),
     ])
     .await;
-    Setup {
-        g,
-        fx,
-        _jvms: jvms,
-    }
+    Setup { g, fx, _jvms: jvms }
 }
 
 trait Pair {
@@ -151,7 +150,10 @@ fn serve_mojang(fx: &FixtureHttp, jar: &[u8], sha1: &str) {
         }}})
         .to_string(),
     );
-    fx.put(&format!("/mojang-data/v1/objects/{sha1}/server.jar"), jar.to_vec());
+    fx.put(
+        &format!("/mojang-data/v1/objects/{sha1}/server.jar"),
+        jar.to_vec(),
+    );
 }
 
 fn server_dir(g: &Garrison, id: &str) -> PathBuf {
@@ -173,7 +175,10 @@ async fn install_outcome(g: &Garrison, id: &str) -> Value {
         if !st.is_empty() && st != "running" && v["state"] == "offline" {
             return v["install"].clone();
         }
-        assert!(std::time::Instant::now() < deadline, "install did not end: {v}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "install did not end: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -187,9 +192,11 @@ async fn minecraft_vanilla_installs_from_the_manifest_patches_its_files_and_star
     serve_mojang(fx, &jar, &sha1);
     let port = free_port();
     let v = g
-        .create(json!({"name": "Vanilla", "template": "minecraft-vanilla", "port": port,
+        .create(
+            json!({"name": "Vanilla", "template": "minecraft-vanilla", "port": port,
             "variables": {"eula": "true", "motd": "Hello from Garrison"},
-            "limits": {"memory_mb": 1536}}))
+            "limits": {"memory_mb": 1536}}),
+        )
         .await;
     let id = v["id"].as_str().unwrap().to_owned();
     assert_eq!(v["state"], "installing");
@@ -199,11 +206,16 @@ async fn minecraft_vanilla_installs_from_the_manifest_patches_its_files_and_star
     assert_eq!(std::fs::read(dir.join("server.jar")).unwrap(), jar);
     // the real hosts were asked for through the mirror, with our user agent
     let seen = fx.seen();
-    assert!(seen.iter().any(|r| r.path == "/mojang-meta/mc/game/version_manifest_v2.json"));
     assert!(
         seen.iter()
-            .all(|r| r.user_agent.as_deref().unwrap_or("").starts_with("garrison/"))
+            .any(|r| r.path == "/mojang-meta/mc/game/version_manifest_v2.json")
     );
+    assert!(seen.iter().all(|r| {
+        r.user_agent
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("garrison/")
+    }));
 
     // the config files follow the settings from the first start
     let (st, v) = g.power(&id, "start").await;
@@ -259,7 +271,10 @@ async fn minecraft_vanilla_installs_from_the_manifest_patches_its_files_and_star
     // All or nothing: one bad value and nothing changes, in the database or the file.
     let before_file = std::fs::read_to_string(dir.join("server.properties")).unwrap();
     for (body, field) in [
-        (json!({"motd": "ok", "max_players": "0"}), "variables.max_players"),
+        (
+            json!({"motd": "ok", "max_players": "0"}),
+            "variables.max_players",
+        ),
         (json!({"motd": "two\nlines"}), "variables.motd"),
         (json!({"difficulty": "nightmare"}), "variables.difficulty"),
         (json!({"eula": "maybe"}), "variables.eula"),
@@ -292,12 +307,17 @@ async fn a_checksum_mismatch_fails_the_install_clearly_and_a_reinstall_recovers(
     // The manifest promises other bytes than the server sends.
     serve_mojang(fx, &jar, &sha1_hex(b"something else"));
     fx.put(
-        &format!("/mojang-data/v1/objects/{}/server.jar", sha1_hex(b"something else")),
+        &format!(
+            "/mojang-data/v1/objects/{}/server.jar",
+            sha1_hex(b"something else")
+        ),
         jar.clone(),
     );
     let v = g
-        .create(json!({"name": "Bad sum", "template": "minecraft-vanilla", "port": free_port(),
-            "variables": {"minecraft_version": "1.21.4"}}))
+        .create(
+            json!({"name": "Bad sum", "template": "minecraft-vanilla", "port": free_port(),
+            "variables": {"minecraft_version": "1.21.4"}}),
+        )
         .await;
     let id = v["id"].as_str().unwrap().to_owned();
     let install = install_outcome(g, &id).await;
@@ -310,7 +330,10 @@ async fn a_checksum_mismatch_fails_the_install_clearly_and_a_reinstall_recovers(
     let (_, h) = g
         .call("GET", &format!("/api/servers/{id}/history"), None)
         .await;
-    assert!(h[0]["reason"].as_str().unwrap().contains("install failed"), "{h}");
+    assert!(
+        h[0]["reason"].as_str().unwrap().contains("install failed"),
+        "{h}"
+    );
 
     // fixed upstream: a reinstall succeeds
     serve_mojang(fx, &jar, &sha1_hex(&jar));
@@ -320,7 +343,10 @@ async fn a_checksum_mismatch_fails_the_install_clearly_and_a_reinstall_recovers(
     assert_eq!(st, StatusCode::ACCEPTED, "{v}");
     let install = install_outcome(g, &id).await;
     assert_eq!(install["state"], "succeeded", "{install}");
-    assert_eq!(std::fs::read(server_dir(g, &id).join("server.jar")).unwrap(), jar);
+    assert_eq!(
+        std::fs::read(server_dir(g, &id).join("server.jar")).unwrap(),
+        jar
+    );
 }
 
 #[tokio::test]
@@ -338,11 +364,17 @@ async fn an_interrupted_download_resumes_where_it_stopped() {
     let id = v["id"].as_str().unwrap().to_owned();
     let install = install_outcome(g, &id).await;
     assert_eq!(install["state"], "succeeded", "{install}");
-    assert_eq!(std::fs::read(server_dir(g, &id).join("server.jar")).unwrap(), jar);
+    assert_eq!(
+        std::fs::read(server_dir(g, &id).join("server.jar")).unwrap(),
+        jar
+    );
     let jar_requests: Vec<_> = fx.seen().into_iter().filter(|r| r.path == path).collect();
     assert_eq!(jar_requests.len(), 2, "{jar_requests:?}");
     let range = jar_requests[1].range.clone().unwrap_or_default();
-    assert!(range.starts_with("bytes=") && range != "bytes=0-", "{range}");
+    assert!(
+        range.starts_with("bytes=") && range != "bytes=0-",
+        "{range}"
+    );
 }
 
 #[tokio::test]
@@ -371,7 +403,10 @@ async fn paper_installs_the_newest_stable_build_checked_by_sha256() {
     let id = v["id"].as_str().unwrap().to_owned();
     let install = install_outcome(g, &id).await;
     assert_eq!(install["state"], "succeeded", "{install}");
-    assert_eq!(std::fs::read(server_dir(g, &id).join("server.jar")).unwrap(), stable);
+    assert_eq!(
+        std::fs::read(server_dir(g, &id).join("server.jar")).unwrap(),
+        stable
+    );
     assert!(
         !fx.seen().iter().any(|r| r.path.contains("alpha")),
         "an alpha build is never taken for latest"
@@ -417,14 +452,22 @@ async fn hytale_shows_the_sign_in_code_installs_and_restarts_on_exit_code_8() {
     let (g, fx) = (&s.g, &s.fx);
     let game = |which: &str| {
         zip_of(&[
-            ("Server/HytaleServer.jar", format!("{which} jar").as_bytes(), 0o644),
+            (
+                "Server/HytaleServer.jar",
+                format!("{which} jar").as_bytes(),
+                0o644,
+            ),
             ("Assets.zip", b"assets", 0o644),
         ])
     };
     fx.put(
         "/hytale/hytale-downloader.zip",
         zip_of(&[
-            ("hytale-downloader-linux-amd64", STAND_IN_DOWNLOADER.as_bytes(), 0o755),
+            (
+                "hytale-downloader-linux-amd64",
+                STAND_IN_DOWNLOADER.as_bytes(),
+                0o755,
+            ),
             ("payload-release.zip", &game("release"), 0o644),
             ("payload-pre-release.zip", &game("pre-release"), 0o644),
         ]),
@@ -456,7 +499,10 @@ async fn hytale_shows_the_sign_in_code_installs_and_restarts_on_exit_code_8() {
         "pre-release jar"
     );
     assert!(dir.join("Assets.zip").exists());
-    assert!(!dir.join(".hytale/game.zip").exists(), "the archive is removed");
+    assert!(
+        !dir.join(".hytale/game.zip").exists(),
+        "the archive is removed"
+    );
 
     g.power(&id, "start").await;
     g.wait_state(&id, "running", T).await;
@@ -542,15 +588,26 @@ fn tree(dir: &Path) -> Vec<String> {
 async fn malicious_archives_are_refused_and_nothing_is_written_outside() {
     let s = setup().await;
     let (g, fx) = (&s.g, &s.fx);
-    let (st, v) = g.call("POST", "/api/templates", Some(unpack_template())).await;
+    let (st, v) = g
+        .call("POST", "/api/templates", Some(unpack_template()))
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let reg = tar::EntryType::Regular;
     fx.put(
         "/fixtures/good.tar.gz",
-        raw_tar_gz(&[("data/ok.txt", reg, "", b"fine"), ("link", tar::EntryType::Symlink, "data/ok.txt", b"")]),
+        raw_tar_gz(&[
+            ("data/ok.txt", reg, "", b"fine"),
+            ("link", tar::EntryType::Symlink, "data/ok.txt", b""),
+        ]),
     );
-    fx.put("/fixtures/dotdot.tar.gz", raw_tar_gz(&[("../../evil-dotdot", reg, "", b"x")]));
-    fx.put("/fixtures/absolute.tar.gz", raw_tar_gz(&[("/tmp/garrison-evil-absolute", reg, "", b"x")]));
+    fx.put(
+        "/fixtures/dotdot.tar.gz",
+        raw_tar_gz(&[("../../evil-dotdot", reg, "", b"x")]),
+    );
+    fx.put(
+        "/fixtures/absolute.tar.gz",
+        raw_tar_gz(&[("/tmp/garrison-evil-absolute", reg, "", b"x")]),
+    );
     fx.put(
         "/fixtures/symlink.tar.gz",
         raw_tar_gz(&[
@@ -566,16 +623,16 @@ async fn malicious_archives_are_refused_and_nothing_is_written_outside() {
         "/fixtures/hardlink.tar.gz",
         raw_tar_gz(&[("shadow", tar::EntryType::Link, "/etc/shadow", b"")]),
     );
-    fx.put(
-        "/fixtures/zipslip.zip",
-        {
-            let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-            w.start_file("../../evil-zipslip", zip::write::SimpleFileOptions::default())
-                .unwrap();
-            w.write_all(b"x").unwrap();
-            w.finish().unwrap().into_inner()
-        },
-    );
+    fx.put("/fixtures/zipslip.zip", {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file(
+            "../../evil-zipslip",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        w.write_all(b"x").unwrap();
+        w.finish().unwrap().into_inner()
+    });
     let v = g
         .create(json!({"name": "Unpack", "template": "unpack", "port": free_port()}))
         .await;
@@ -583,7 +640,10 @@ async fn malicious_archives_are_refused_and_nothing_is_written_outside() {
     let install = install_outcome(g, &id).await;
     assert_eq!(install["state"], "succeeded", "{install}");
     let dir = server_dir(g, &id);
-    assert_eq!(std::fs::read_to_string(dir.join("game/link")).unwrap(), "fine");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("game/link")).unwrap(),
+        "fine"
+    );
 
     let outside_before = tree(g.data_dir());
     let passwd = std::fs::read("/etc/passwd").unwrap();
@@ -614,11 +674,21 @@ async fn malicious_archives_are_refused_and_nothing_is_written_outside() {
         // nothing appeared outside the server directory
         let outside: Vec<String> = tree(g.data_dir())
             .into_iter()
-            .filter(|p| !p.starts_with(&format!("servers/{id}")) && !p.starts_with("logs") && !p.starts_with("install-cache") && !p.starts_with("run"))
+            .filter(|p| {
+                !p.starts_with(&format!("servers/{id}"))
+                    && !p.starts_with("logs")
+                    && !p.starts_with("install-cache")
+                    && !p.starts_with("run")
+            })
             .collect();
         let before: Vec<String> = outside_before
             .iter()
-            .filter(|p| !p.starts_with(&format!("servers/{id}")) && !p.starts_with("logs") && !p.starts_with("install-cache") && !p.starts_with("run"))
+            .filter(|p| {
+                !p.starts_with(&format!("servers/{id}"))
+                    && !p.starts_with("logs")
+                    && !p.starts_with("install-cache")
+                    && !p.starts_with("run")
+            })
             .cloned()
             .collect();
         assert_eq!(outside, before, "{archive}");
@@ -653,34 +723,71 @@ async fn startup_settings_respect_what_users_may_see_and_change() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
     // required secret missing → 422 naming it
     let (st, v) = g
-        .call("POST", "/api/servers", Some(json!({"name": "R", "template": "rules", "port": free_port()})))
+        .call(
+            "POST",
+            "/api/servers",
+            Some(json!({"name": "R", "template": "rules", "port": free_port()})),
+        )
         .await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["error"]["field"], "variables.token");
     // an owner who is not an admin
     let (st, v) = g
-        .call("POST", "/api/admin/users", Some(json!({"username": "olive", "password": "a long password"})))
+        .call(
+            "POST",
+            "/api/admin/users",
+            Some(json!({"username": "olive", "password": "a long password"})),
+        )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let olive = v["id"].as_str().unwrap().to_owned();
     let v = g
-        .create(json!({"name": "R", "template": "rules", "port": free_port(), "owner": olive,
-            "variables": {"token": "s3cret-token"}}))
+        .create(
+            json!({"name": "R", "template": "rules", "port": free_port(), "owner": olive,
+            "variables": {"token": "s3cret-token"}}),
+        )
         .await;
     let id = v["id"].as_str().unwrap().to_owned();
-    assert_eq!(v["variables"]["token"], "********", "secrets never come back: {v}");
+    assert_eq!(
+        v["variables"]["token"], "********",
+        "secrets never come back: {v}"
+    );
     let cookie = g.login("olive", "a long password").await.unwrap();
     let (st, v) = g
-        .send_with_cookie("GET", &format!("/api/servers/{id}/startup"), Some(&cookie), None)
+        .send_with_cookie(
+            "GET",
+            &format!("/api/servers/{id}/startup"),
+            Some(&cookie),
+            None,
+        )
         .await
         .pair();
     assert_eq!(st, StatusCode::OK, "{v}");
-    let keys: Vec<&str> = v["variables"].as_array().unwrap().iter().map(|x| x["key"].as_str().unwrap()).collect();
-    assert_eq!(keys, vec!["delay", "token", "build"], "hidden variables stay hidden");
-    let token = v["variables"].as_array().unwrap().iter().find(|x| x["key"] == "token").unwrap();
+    let keys: Vec<&str> = v["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        vec!["delay", "token", "build"],
+        "hidden variables stay hidden"
+    );
+    let token = v["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["key"] == "token")
+        .unwrap();
     assert_eq!(token["value"], "********");
     assert!(!v["command"].as_str().unwrap().contains("s3cret"), "{v}");
-    let build = v["variables"].as_array().unwrap().iter().find(|x| x["key"] == "build").unwrap();
+    let build = v["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["key"] == "build")
+        .unwrap();
     assert_eq!(build["editable"], false);
     // a variable users may not change: 422, nothing applied
     let (st, v) = g
@@ -706,7 +813,9 @@ async fn startup_settings_respect_what_users_may_see_and_change() {
         .pair();
     assert_eq!(st, StatusCode::OK, "{v}");
     // the admin sees everything and may change it
-    let (_, v) = g.call("GET", &format!("/api/servers/{id}/startup"), None).await;
+    let (_, v) = g
+        .call("GET", &format!("/api/servers/{id}/startup"), None)
+        .await;
     assert_eq!(v["variables"].as_array().unwrap().len(), 4);
     let (st, v) = g
         .call(
@@ -737,13 +846,17 @@ async fn reinstall_and_cancel_and_an_install_cut_short_by_a_restart() {
     let id = {
         let g = &s.g;
         let v = g
-            .create(json!({"name": "Slow", "template": "demo", "port": free_port(),
-                "variables": {"install_delay_ms": "60000"}}))
+            .create(
+                json!({"name": "Slow", "template": "demo", "port": free_port(),
+                "variables": {"install_delay_ms": "60000"}}),
+            )
             .await;
         let id = v["id"].as_str().unwrap().to_owned();
         assert_eq!(v["state"], "installing");
         // not while installing
-        let (st, v) = g.call("POST", &format!("/api/servers/{id}/reinstall"), None).await;
+        let (st, v) = g
+            .call("POST", &format!("/api/servers/{id}/reinstall"), None)
+            .await;
         assert_eq!(st, StatusCode::CONFLICT, "{v}");
         assert_eq!(v["error"]["state"], "installing");
         let (st, v) = g
@@ -757,7 +870,9 @@ async fn reinstall_and_cancel_and_an_install_cut_short_by_a_restart() {
             .await;
         assert_eq!(st, StatusCode::CONFLICT, "{v}");
         // reinstall, then kill Garrison in the middle of it
-        let (st, _) = g.call("POST", &format!("/api/servers/{id}/reinstall"), None).await;
+        let (st, _) = g
+            .call("POST", &format!("/api/servers/{id}/reinstall"), None)
+            .await;
         assert_eq!(st, StatusCode::ACCEPTED);
         g.wait_state(&id, "installing", T).await;
         id
@@ -767,7 +882,13 @@ async fn reinstall_and_cancel_and_an_install_cut_short_by_a_restart() {
     let v = server(g, &id).await;
     assert_eq!(v["state"], "offline", "{v}");
     assert_eq!(v["install"]["state"], "failed", "{v}");
-    assert!(v["install"]["error"].as_str().unwrap().contains("interrupted"), "{v}");
+    assert!(
+        v["install"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{v}"
+    );
     // and it can be installed again
     let (st, v) = g
         .call(
@@ -777,7 +898,8 @@ async fn reinstall_and_cancel_and_an_install_cut_short_by_a_restart() {
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    g.call("POST", &format!("/api/servers/{id}/reinstall"), None).await;
+    g.call("POST", &format!("/api/servers/{id}/reinstall"), None)
+        .await;
     let install = install_outcome(g, &id).await;
     assert_eq!(install["state"], "succeeded", "{install}");
 }

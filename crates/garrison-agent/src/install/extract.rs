@@ -210,7 +210,16 @@ pub fn extract(
         path: archive.to_path_buf(),
         source,
     })?;
-    extract_file(file, archive, format, sandbox, dest, opts, progress, &|| false)
+    extract_file(
+        file,
+        archive,
+        format,
+        sandbox,
+        dest,
+        opts,
+        progress,
+        &|| false,
+    )
 }
 
 /// [`extract`] from an open file (an archive inside a server directory must be opened

@@ -101,7 +101,10 @@ pub fn router(state: AppState) -> Router {
             get(startup::get).patch(startup::patch),
         )
         .route("/servers/{id}/reinstall", post(startup::reinstall))
-        .route("/servers/{id}/install/cancel", post(startup::cancel_install))
+        .route(
+            "/servers/{id}/install/cancel",
+            post(startup::cancel_install),
+        )
         .route("/servers/{id}/activity", get(audit::activity))
         .route("/admin/audit", get(audit::admin_log))
         .route("/admin/stats", get(stats::stats))

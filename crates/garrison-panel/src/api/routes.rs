@@ -123,7 +123,11 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/templates/{tid}", p(Permission::TemplateRead)),
     r("PUT", "/templates/{tid}", p(Permission::AdminTemplates)),
     r("DELETE", "/templates/{tid}", p(Permission::AdminTemplates)),
-    r("GET", "/templates/{tid}/export", p(Permission::TemplateRead)),
+    r(
+        "GET",
+        "/templates/{tid}/export",
+        p(Permission::TemplateRead),
+    ),
     r("GET", "/template-repos", p(Permission::AdminTemplates)),
     r("POST", "/template-repos", p(Permission::AdminTemplates)),
     r(
@@ -153,7 +157,11 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/servers/{id}/stats", p(Permission::ServerRead)),
     r("GET", "/servers/{id}/history", p(Permission::ServerRead)),
     r("GET", "/servers/{id}/startup", p(Permission::StartupRead)),
-    r("PATCH", "/servers/{id}/startup", p(Permission::StartupUpdate)),
+    r(
+        "PATCH",
+        "/servers/{id}/startup",
+        p(Permission::StartupUpdate),
+    ),
     r(
         "POST",
         "/servers/{id}/reinstall",

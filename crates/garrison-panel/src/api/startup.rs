@@ -123,7 +123,11 @@ pub async fn patch(
 /// registered and the config files patched; when the node refuses or a file cannot be
 /// patched, the old settings go back everywhere (files re-patched with the old values)
 /// and the error is returned.
-pub async fn commit(state: &AppState, before: &ServerRecord, after: &ServerRecord) -> ApiResult<()> {
+pub async fn commit(
+    state: &AppState,
+    before: &ServerRecord,
+    after: &ServerRecord,
+) -> ApiResult<()> {
     let spec = spec_for(state, after)?;
     state.store.update_server(after).await?;
     let applied = match state.node.register(spec).await {
@@ -140,7 +144,9 @@ pub async fn commit(state: &AppState, before: &ServerRecord, after: &ServerRecor
                     tracing::warn!(server = %before.id, error = %e, "could not re-patch config files with the old values");
                 }
             }
-            Err(e) => tracing::error!(server = %before.id, error = %e, "old settings no longer resolve"),
+            Err(e) => {
+                tracing::error!(server = %before.id, error = %e, "old settings no longer resolve")
+            }
         }
         return Err(e.into());
     }

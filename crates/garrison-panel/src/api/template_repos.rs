@@ -107,7 +107,10 @@ pub async fn remove(
     for t in state.store.list_templates().await? {
         if t.source == source && state.store.servers_using_template(&t.id).await? > 0 {
             return Err(ApiError::Conflict {
-                message: format!("servers use its template {}; delete or move them first", t.id),
+                message: format!(
+                    "servers use its template {}; delete or move them first",
+                    t.id
+                ),
                 state: None,
             });
         }

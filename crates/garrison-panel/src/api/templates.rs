@@ -153,7 +153,14 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorize(&p, Permission::AdminTemplates)?;
     let c = save(&state, template, false).await?;
-    audit(&state, &p, &client_ip.to_string(), "template.create", &c.template.id).await?;
+    audit(
+        &state,
+        &p,
+        &client_ip.to_string(),
+        "template.create",
+        &c.template.id,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(view(&c))))
 }
 

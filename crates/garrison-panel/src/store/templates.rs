@@ -66,13 +66,15 @@ impl Store {
     pub async fn put_template(&self, id: &str, body: &str, source: &str) -> Result<(), StoreError> {
         let now = now_millis();
         let mut tx = self.write_tx().await?;
-        let res = sqlx::query("UPDATE templates SET body = $2, source = $3, updated_at = $4 WHERE id = $1")
-            .bind(id)
-            .bind(body)
-            .bind(source)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let res = sqlx::query(
+            "UPDATE templates SET body = $2, source = $3, updated_at = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(body)
+        .bind(source)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         if res.rows_affected() == 0 {
             sqlx::query(
                 "INSERT INTO templates (id, body, source, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
@@ -134,7 +136,10 @@ impl Store {
         .await?;
         let mut count = 0i64;
         for (id, body) in templates {
-            if owners.iter().any(|(oid, osrc)| oid == id && *osrc != source) {
+            if owners
+                .iter()
+                .any(|(oid, osrc)| oid == id && *osrc != source)
+            {
                 foreign.push(id.clone());
                 continue;
             }
@@ -180,7 +185,11 @@ impl Store {
     }
 
     /// `Conflict` when the location is already added.
-    pub async fn add_template_repo(&self, location: &str, kind: &str) -> Result<TemplateRepo, StoreError> {
+    pub async fn add_template_repo(
+        &self,
+        location: &str,
+        kind: &str,
+    ) -> Result<TemplateRepo, StoreError> {
         let repo = TemplateRepo {
             id: new_id(),
             location: location.to_owned(),

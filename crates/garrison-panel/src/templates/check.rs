@@ -60,10 +60,7 @@ pub fn check_template(t: &Template) -> Result<(), String> {
             ));
         }
         if v.kind == VariableType::Enum && v.rules.one_of.is_empty() {
-            return Err(format!(
-                "variable {}: an enum needs rules.one_of",
-                v.key
-            ));
+            return Err(format!("variable {}: an enum needs rules.one_of", v.key));
         }
         let compiled = CompiledVariable::new(v.clone())?;
         // An empty default of a required variable asks the user for a value.
@@ -82,7 +79,11 @@ pub fn check_template(t: &Template) -> Result<(), String> {
             Err(e) => Err(format!("{what}: {e}")),
         }
     };
-    if t.startup.command.first().is_none_or(|c| c.trim().is_empty()) {
+    if t.startup
+        .command
+        .first()
+        .is_none_or(|c| c.trim().is_empty())
+    {
         return Err("startup.command is empty".into());
     }
     if t.startup.shell && t.startup.command.len() != 1 {
@@ -153,7 +154,10 @@ fn check_ports(t: &Template, names: &mut BTreeMap<String, String>) -> Result<(),
         return Err("ports: a template needs at least one port".into());
     };
     if first.default.is_none_or(|p| p == 0) {
-        return Err(format!("ports: the first port ({}) needs a default", first.name));
+        return Err(format!(
+            "ports: the first port ({}) needs a default",
+            first.name
+        ));
     }
     let mut seen = BTreeSet::new();
     for (i, p) in t.ports.iter().enumerate() {
@@ -162,7 +166,10 @@ fn check_ports(t: &Template, names: &mut BTreeMap<String, String>) -> Result<(),
         }
         if i > 0 {
             if p.offset == 0 {
-                return Err(format!("ports: {} needs an offset from the first port", p.name));
+                return Err(format!(
+                    "ports: {} needs an offset from the first port",
+                    p.name
+                ));
             }
             names.insert(format!("port_{}", p.name), "x".into());
         }
@@ -201,9 +208,13 @@ default = "world"
 
     #[test]
     fn broken_templates_are_refused() {
-        let cases: Vec<(fn(&mut Template), &str)> = vec![
+        type Breaker = fn(&mut Template);
+        let cases: Vec<(Breaker, &str)> = vec![
             (|t| t.id = "Bad Id".into(), "id"),
-            (|t| t.startup.command[0] = "{{nope}}".into(), "unknown placeholder"),
+            (
+                |t| t.startup.command[0] = "{{nope}}".into(),
+                "unknown placeholder",
+            ),
             (|t| t.variables[0].key = "port".into(), "taken"),
             (|t| t.variables[0].kind = VariableType::Enum, "one_of"),
             (|t| t.variables[0].rules.max_length = Some(2), "default"),

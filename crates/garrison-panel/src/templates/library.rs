@@ -146,7 +146,10 @@ pub fn repo_kind(location: &str) -> Result<&'static str, String> {
             Err(format!("{l} is not a directory"))
         };
     }
-    Err("location must be a git URL (https://, ssh://, git@, file://) or an absolute directory".into())
+    Err(
+        "location must be a git URL (https://, ssh://, git@, file://) or an absolute directory"
+            .into(),
+    )
 }
 
 /// Fetch (git) or read (dir) the repository and replace its templates in the store.
@@ -190,10 +193,9 @@ async fn sync_inner(
     for (name, text) in files {
         let compiled = parse(&text).and_then(|p| Compiled::new(p.template, Origin::Custom));
         match compiled {
-            Ok(c) if built_in.contains(&c.template.id) => report.skipped.push((
-                name,
-                format!("{} is a built-in template id", c.template.id),
-            )),
+            Ok(c) if built_in.contains(&c.template.id) => report
+                .skipped
+                .push((name, format!("{} is a built-in template id", c.template.id))),
             Ok(c) if rows.iter().any(|(id, _)| *id == c.template.id) => report
                 .skipped
                 .push((name, format!("id {} appears twice", c.template.id))),
@@ -210,9 +212,10 @@ async fn sync_inner(
         .map_err(|e| e.to_string())?;
     for (id, _) in rows {
         if foreign.contains(&id) {
-            report
-                .skipped
-                .push((id, "a template with this id exists from another source".into()));
+            report.skipped.push((
+                id,
+                "a template with this id exists from another source".into(),
+            ));
         } else {
             report.imported.push(id);
         }
@@ -228,8 +231,22 @@ async fn fetch_git(data_dir: &Path, repo: &TemplateRepo) -> Result<PathBuf, Stri
     let d = dir.display().to_string();
     let steps: Vec<Vec<String>> = if dir.join(".git").is_dir() {
         vec![
-            vec!["-C".into(), d.clone(), "fetch".into(), "--depth".into(), "1".into(), "origin".into()],
-            vec!["-C".into(), d.clone(), "reset".into(), "--hard".into(), "-q".into(), "FETCH_HEAD".into()],
+            vec![
+                "-C".into(),
+                d.clone(),
+                "fetch".into(),
+                "--depth".into(),
+                "1".into(),
+                "origin".into(),
+            ],
+            vec![
+                "-C".into(),
+                d.clone(),
+                "reset".into(),
+                "--hard".into(),
+                "-q".into(),
+                "FETCH_HEAD".into(),
+            ],
             vec!["-C".into(), d.clone(), "clean".into(), "-fdxq".into()],
         ]
     } else {
@@ -310,7 +327,9 @@ fn collect_files(root: &Path) -> Result<Vec<(String, String)>, String> {
             }
             match std::fs::read_to_string(&path) {
                 Ok(text) => out.push((rel, text)),
-                Err(e) => tracing::warn!(file = %path.display(), error = %e, "unreadable template file"),
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), error = %e, "unreadable template file")
+                }
             }
         }
     }

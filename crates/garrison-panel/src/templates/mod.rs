@@ -17,10 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 const BUILT_IN: &[(&str, &str)] = &[
-    (
-        "demo.toml",
-        include_str!("../../../../templates/demo.toml"),
-    ),
+    ("demo.toml", include_str!("../../../../templates/demo.toml")),
     (
         "openttd.toml",
         include_str!("../../../../templates/openttd.toml"),
@@ -116,10 +113,7 @@ impl Compiled {
             if self.variable(key).is_none() {
                 return Err(ApiError::invalid(
                     format!("variables.{key}"),
-                    format!(
-                        "template {} has no variable {key:?}",
-                        self.template.id
-                    ),
+                    format!("template {} has no variable {key:?}", self.template.id),
                 ));
             }
         }
@@ -279,7 +273,11 @@ mod tests {
         }
     }
 
-    fn settings<'a>(id: &'a ServerId, vars: &'a BTreeMap<String, String>, restart: &'a RestartPolicy) -> ServerSettings<'a> {
+    fn settings<'a>(
+        id: &'a ServerId,
+        vars: &'a BTreeMap<String, String>,
+        restart: &'a RestartPolicy,
+    ) -> ServerSettings<'a> {
         ServerSettings {
             id,
             port: 1234,

@@ -94,7 +94,11 @@ impl Compiled {
 
     /// Turn a server's settings into the spec its node runs. A rendered config value
     /// the file's format cannot hold is 422 naming the variable it came from.
-    pub fn resolve(&self, ctx: &ResolveContext, s: &ServerSettings<'_>) -> Result<RunSpec, ApiError> {
+    pub fn resolve(
+        &self,
+        ctx: &ResolveContext,
+        s: &ServerSettings<'_>,
+    ) -> Result<RunSpec, ApiError> {
         let t = &self.template;
         let values = self.placeholder_values(ctx, s);
         let internal =

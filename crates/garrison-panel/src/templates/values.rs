@@ -167,13 +167,15 @@ mod tests {
         // anchored around the whole alternation
         assert!(re.check("abc1").is_err());
         assert!(re.check("x\ny").is_err());
-        assert!(CompiledVariable::new(TemplateVariable {
-            rules: Rules {
-                regex: Some("(".into()),
-                ..Rules::default()
-            },
-            ..re.var.clone()
-        })
-        .is_err());
+        assert!(
+            CompiledVariable::new(TemplateVariable {
+                rules: Rules {
+                    regex: Some("(".into()),
+                    ..Rules::default()
+                },
+                ..re.var.clone()
+            })
+            .is_err()
+        );
     }
 }

@@ -94,12 +94,7 @@ async fn serve_one(mut sock: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let header = |n: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-    };
+    let header = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let range = header("range");
     let (body, cut) = {
         let mut st = state.lock().unwrap();
