@@ -51,6 +51,28 @@ case "$*" in
 esac
 "#;
 
+/// A stand-in for SteamCMD with the real CLI's argument order: for Valheim's app it
+/// "installs" a server that prints the real ready line and stops on SIGINT.
+const STAND_IN_STEAMCMD: &str = r#"#!/bin/sh
+# +force_install_dir DIR +login anonymous +app_update ID [-beta B] [validate] +quit
+dir="$2"; app="$6"
+echo "Steam Console Client (c) Valve Corporation - version 1732000000"
+echo "Update state (0x61) downloading, progress: 42.00 (1000 / 2380)"
+if [ "$app" = 896660 ]; then
+  cat > "$dir/valheim_server.x86_64" <<'GAME'
+#!/bin/sh
+echo "valheim $*"
+trap 'echo "Game server shutting down"; exit 0' INT
+echo "Game server connected"
+while true; do sleep 1; done
+GAME
+  chmod +x "$dir/valheim_server.x86_64"
+  echo "Success! App '$app' fully installed."
+else
+  echo "ERROR! Failed to install app '$app' (No subscription)"
+fi
+"#;
+
 /// JVM homes for Java 17, 21 and 25, readable by the user game servers run as.
 fn fake_jvms() -> tempfile::TempDir {
     let dir = tempfile::Builder::new()
@@ -97,15 +119,20 @@ async fn setup() -> Setup {
         ("https://fill-data.papermc.io", "/fill-data"),
         ("https://downloader.hytale.com", "/hytale"),
         ("https://fixtures.garrison.test", "/fixtures"),
+        ("https://github.com", "/github"),
     ];
     let mirrors: Vec<String> = hosts
         .iter()
         .map(|(from, to)| format!("{from}={}", fx.url(to)))
         .collect();
+    let steamcmd = jvms.path().join("steamcmd");
+    std::fs::write(&steamcmd, STAND_IN_STEAMCMD).unwrap();
+    std::fs::set_permissions(&steamcmd, std::fs::Permissions::from_mode(0o755)).unwrap();
     let g = Garrison::start_with_env(&[
         ("GARRISON_INSTALL_MIRRORS", &mirrors.join(",")),
         ("GARRISON_INSTALL_ALLOW_HTTP", "true"),
         ("GARRISON_JAVA_DIRS", jvms.path().to_str().unwrap()),
+        ("GARRISON_STEAMCMD", steamcmd.to_str().unwrap()),
     ])
     .await;
     Setup { g, fx, _jvms: jvms }
@@ -902,4 +929,190 @@ async fn reinstall_and_cancel_and_an_install_cut_short_by_a_restart() {
         .await;
     let install = install_outcome(g, &id).await;
     assert_eq!(install["state"], "succeeded", "{install}");
+}
+
+#[tokio::test]
+async fn valheim_installs_with_steamcmd_and_stops_by_sigint() {
+    let s = setup().await;
+    let g = &s.g;
+    let port = free_port();
+    let v = g
+        .create(
+            json!({"name": "Valheim", "template": "valheim", "port": port,
+            "variables": {"password": "secret123", "server_name": "Vikings"}}),
+        )
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let install = install_outcome(g, &id).await;
+    assert_eq!(install["state"], "succeeded", "{install}");
+    let lines = g.logs(&id, 200).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("Success! App '896660' fully installed")),
+        "install output is console output: {lines:?}"
+    );
+    g.power(&id, "start").await;
+    g.wait_state(&id, "running", T).await;
+    let lines = g.wait_log(&id, "valheim ", T).await;
+    assert!(
+        lines.iter().any(|l| l.contains(&format!(
+            "-name Vikings -port {port} -world Dedicated -password secret123 -public 0"
+        ))),
+        "{lines:?}"
+    );
+    g.power(&id, "stop").await;
+    g.wait_state(&id, "offline", T).await;
+    g.wait_log(&id, "Game server shutting down", T).await;
+    // a password the game would refuse is refused up front
+    let (st, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/servers/{id}/startup"),
+            Some(json!({"variables": {"password": "1234"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "variables.password");
+}
+
+/// A stand-in TShock server: prints its arguments and its config, then the ready line.
+const FAKE_TSHOCK: &str = r#"#!/bin/sh
+echo "tshock $*"
+cat tshock/config.json
+echo "Server started"
+while read line; do
+  [ "$line" = exit ] && { echo "Saving world"; exit 0; }
+done
+"#;
+
+fn tar_of(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, body, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(*mode);
+        h.set_cksum();
+        b.append_data(&mut h, name, *body).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[tokio::test]
+async fn terraria_tshock_installs_from_its_release_zip_and_keeps_config_json() {
+    let s = setup().await;
+    let (g, fx) = (&s.g, &s.fx);
+    let inner = tar_of(&[("TShock.Server", FAKE_TSHOCK.as_bytes(), 0o755)]);
+    fx.put(
+        "/github/Pryaxis/TShock/releases/download/v5.2.4/TShock-5.2.4-for-Terraria-1.4.4.9-linux-amd64-Release.zip",
+        zip_of(&[("TShock-Beta-linux-x64-Release.tar", &inner, 0o644)]),
+    );
+    let port = free_port();
+    let v = g
+        .create(
+            json!({"name": "Terraria", "template": "terraria-tshock", "port": port,
+            "variables": {"max_players": "16", "password": "pa\"ss"}}),
+        )
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let install = install_outcome(g, &id).await;
+    assert_eq!(install["state"], "succeeded", "{install}");
+    let dir = server_dir(g, &id);
+    assert!(dir.join("TShock.Server").exists());
+    assert!(
+        !dir.join(".tshock").exists(),
+        "the release archive is cleaned up"
+    );
+    g.power(&id, "start").await;
+    g.wait_state(&id, "running", T).await;
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tshock/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["Settings"]["ServerPort"], json!(port), "{config}");
+    assert_eq!(config["Settings"]["MaxSlots"], json!(16));
+    assert_eq!(config["Settings"]["ServerPassword"], "pa\"ss");
+    let (st, _) = g.power(&id, "stop").await;
+    assert_eq!(st, StatusCode::ACCEPTED);
+    g.wait_state(&id, "offline", T).await;
+    g.wait_log(&id, "Saving world", T).await;
+}
+
+#[tokio::test]
+async fn install_progress_reaches_the_websocket_step_by_step() {
+    let s = setup().await;
+    let (g, fx) = (&s.g, &s.fx);
+    let big: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+    fx.put("/fixtures/big.bin", big.clone());
+    let t = json!({
+        "id": "progress", "name": "Progress", "game": "test",
+        "ports": [{"name": "game", "default": 28300}],
+        "startup": {"command": ["/bin/true"], "stop": {"type": "signal", "signal": "SIGTERM"}, "stop_timeout_secs": 5},
+        "env": {"PATH": "/usr/bin:/bin"},
+        "install": [
+            {"type": "command", "command": ["sleep 1; echo warming up"], "shell": true},
+            {"type": "download", "url": "https://fixtures.garrison.test/big.bin", "dest": "data/big.bin",
+             "sha256": sha256_hex(&big), "size": big.len()}
+        ]
+    });
+    let (st, v) = g.call("POST", "/api/templates", Some(t)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let v = g
+        .create(json!({"name": "Progress", "template": "progress", "port": free_port()}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let mut ws = g.ws(&id).await;
+    let mut events = Vec::new();
+    loop {
+        let m = ws.next_json(T).await.expect("a frame");
+        if m["event"] == "server.install" {
+            let phase = m["data"]["phase"].as_str().unwrap().to_owned();
+            events.push(m["data"].clone());
+            if phase == "finished" || phase == "failed" {
+                break;
+            }
+        }
+    }
+    assert_eq!(events.last().unwrap()["phase"], "finished", "{events:?}");
+    let steps: Vec<(u64, &str)> = events
+        .iter()
+        .filter(|e| e["phase"] == "step")
+        .map(|e| (e["step"].as_u64().unwrap(), e["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![(1, "download")],
+        "the WebSocket joined during step 0"
+    );
+    let progress: Vec<&Value> = events.iter().filter(|e| e["phase"] == "progress").collect();
+    assert!(!progress.is_empty(), "{events:?}");
+    let last = progress.last().unwrap();
+    assert_eq!(last["total_bytes"], json!(big.len()));
+    assert_eq!(last["bytes"], json!(big.len()));
+    assert_eq!(last["percent"], json!(100.0));
+    assert_eq!(last["steps"], json!(2));
+    assert_eq!(
+        std::fs::read(server_dir(g, &id).join("data/big.bin")).unwrap(),
+        big
+    );
+}
+
+#[tokio::test]
+async fn the_generic_template_runs_any_command_with_its_port() {
+    let s = setup().await;
+    let g = &s.g;
+    let port = free_port();
+    let v = g
+        .create(json!({"name": "Anything", "template": "generic", "port": port,
+            "variables": {"startup_command": "echo \"up on $SERVER_PORT in $(pwd)\"; exec sleep 600"}}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (st, v) = g.power(&id, "start").await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    g.wait_state(&id, "running", T).await;
+    let dir = server_dir(g, &id).canonicalize().unwrap();
+    g.wait_log(&id, &format!("up on {port} in {}", dir.display()), T)
+        .await;
+    g.power(&id, "stop").await;
+    g.wait_state(&id, "offline", T).await;
+    wait_no_processes(&dir, Duration::from_secs(10)).await;
 }
