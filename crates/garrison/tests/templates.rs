@@ -839,11 +839,51 @@ async fn startup_settings_respect_what_users_may_see_and_change() {
         .await
         .pair();
     assert_eq!(st, StatusCode::OK, "{v}");
+    // the owner may describe the server but not raise its limits
+    let (st, v) = g
+        .json_with_cookie(
+            "PATCH",
+            &format!("/api/servers/{id}"),
+            Some(&cookie),
+            json!({"description": "Olive's test server"}),
+        )
+        .await
+        .pair();
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["description"], "Olive's test server");
+    let (st, v) = g
+        .json_with_cookie(
+            "PATCH",
+            &format!("/api/servers/{id}"),
+            Some(&cookie),
+            json!({"limits": {"memory_mb": 65536}}),
+        )
+        .await
+        .pair();
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/servers/{id}"),
+            Some(json!({"limits": {"memory_mb": 2048, "disk_mb": 0, "cpu_percent": 100}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["limits"]["memory_mb"], 2048);
+    let (st, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/servers/{id}"),
+            Some(json!({"limits": {"memory_mb": -1}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     // the admin sees everything and may change it
     let (_, v) = g
         .call("GET", &format!("/api/servers/{id}/startup"), None)
         .await;
     assert_eq!(v["variables"].as_array().unwrap().len(), 4);
+    assert_eq!(v["limits"]["memory_mb"], 2048);
     let (st, v) = g
         .call(
             "PATCH",
