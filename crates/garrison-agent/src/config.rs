@@ -27,6 +27,9 @@ pub struct AgentConfig {
 pub struct InstallConfig {
     /// Plain-HTTP downloads (off: HTTPS only). For local mirrors.
     pub allow_http: bool,
+    /// Downloads from private, loopback and link-local addresses (off: refused, so a
+    /// template URL cannot reach the node's own network). For LAN mirrors.
+    pub allow_private: bool,
     /// URL prefix rewrites (`from` → `to`), for hosts behind a cache or mirror. The
     /// first matching prefix wins.
     pub mirrors: Vec<(String, String)>,
@@ -47,6 +50,7 @@ impl Default for InstallConfig {
     fn default() -> Self {
         InstallConfig {
             allow_http: false,
+            allow_private: false,
             mirrors: Vec::new(),
             max_download_bytes: 64 * 1024 * 1024 * 1024,
             max_extract_bytes: 256 * 1024 * 1024 * 1024,

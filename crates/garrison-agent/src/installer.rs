@@ -6,7 +6,7 @@
 
 use crate::config::AgentConfig;
 use crate::console::{Console, LineWatch, read_stream};
-use crate::install::download::{DownloadProgress, DownloadRequest, download, redirect_policy};
+use crate::install::download::{DownloadProgress, DownloadRequest, build_client_with, download};
 use crate::install::extract::{ArchiveFormat, ExtractOptions, ExtractProgress, extract_file};
 use crate::process::{describe_exit, signal_group, spawn};
 use crate::prompts::PromptWatch;
@@ -258,6 +258,7 @@ impl Installer {
             sha1: sha1.filter(|s| !s.is_empty()),
             max_bytes: self.config.install.max_download_bytes,
             allow_http: self.config.install.allow_http,
+            allow_private: self.config.install.allow_private,
             attempts: self.config.install.download_attempts,
         }
     }
@@ -538,6 +539,15 @@ impl Installer {
         let client = http_client(&self.config.install)?;
         let url = self.config.install.mirrored(url);
         let allow_http = self.config.install.allow_http;
+        if !self.config.install.allow_private
+            && let Some(host) = reqwest::Url::parse(&url)
+                .ok()
+                .and_then(|u| crate::install::net::private_host(&u))
+        {
+            return Err(StepError::Failed(format!(
+                "{url}: {host} is a private or loopback address (install.allow_private is off)"
+            )));
+        }
         let fetch = get_small(&client, &url, allow_http, MAX_METADATA_BYTES);
         let body = tokio::select! {
             r = fetch => r?,
@@ -648,18 +658,14 @@ impl Installer {
 }
 
 /// One HTTP client for every install (connection reuse), with the download module's
-/// redirect policy and the configured User-Agent.
+/// redirect policy, the configured User-Agent and, unless private addresses are allowed,
+/// a resolver that drops them.
 fn http_client(cfg: &crate::config::InstallConfig) -> Result<reqwest::Client, String> {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
-    let c = reqwest::Client::builder()
-        .user_agent(cfg.user_agent.clone())
-        .redirect(redirect_policy())
-        .connect_timeout(Duration::from_secs(30))
-        .read_timeout(Duration::from_secs(60))
-        .build()
+    let c = build_client_with(&cfg.user_agent, cfg.allow_private)
         .map_err(|e| format!("HTTP client: {e}"))?;
     Ok(CLIENT.get_or_init(|| c).clone())
 }

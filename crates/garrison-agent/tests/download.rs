@@ -159,6 +159,7 @@ fn request(url: String, body: &[u8]) -> DownloadRequest {
         sha1: Some(sha1(body)),
         size: Some(body.len() as u64),
         allow_http: true,
+        allow_private: true,
         attempts: 3,
         ..DownloadRequest::new(url)
     }
@@ -429,6 +430,7 @@ async fn http_without_allow_http_is_refused_before_connecting() {
     let client = build_client().unwrap();
     let mut req = DownloadRequest::new(server.url("/file"));
     req.allow_http = false;
+    req.allow_private = true;
     let err = download(&client, &req, &part, &mut |_| {})
         .await
         .unwrap_err();
@@ -436,6 +438,7 @@ async fn http_without_allow_http_is_refused_before_connecting() {
     for url in ["ftp://example.com/x", "file:///etc/passwd", "data:,hi"] {
         let mut req = DownloadRequest::new(url);
         req.allow_http = true;
+        req.allow_private = true;
         let err = download(&client, &req, &part, &mut |_| {})
             .await
             .unwrap_err();
@@ -567,6 +570,7 @@ async fn too_large_while_streaming_without_content_length() {
     let client = build_client().unwrap();
     let mut req = DownloadRequest::new(url);
     req.allow_http = true;
+    req.allow_private = true;
     req.max_bytes = 100_000;
     let err = download(&client, &req, &part, &mut |_| {})
         .await

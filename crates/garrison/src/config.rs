@@ -35,6 +35,7 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileInstall {
     allow_http: Option<bool>,
+    allow_private: Option<bool>,
     /// URL prefix → replacement prefix.
     mirrors: Option<std::collections::BTreeMap<String, String>>,
     steamcmd: Option<PathBuf>,
@@ -100,6 +101,7 @@ const ENV_KEYS: &[&str] = &[
     "GARRISON_RATE_LIMIT_LOCKOUT_BASE_SECS",
     "GARRISON_RATE_LIMIT_LOCKOUT_MAX_SECS",
     "GARRISON_INSTALL_ALLOW_HTTP",
+    "GARRISON_INSTALL_ALLOW_PRIVATE",
     "GARRISON_INSTALL_MIRRORS",
     "GARRISON_STEAMCMD",
     "GARRISON_JAVA_DIRS",
@@ -209,6 +211,9 @@ impl Config {
             if let Some(v) = i.allow_http {
                 cfg.install.allow_http = v;
             }
+            if let Some(v) = i.allow_private {
+                cfg.install.allow_private = v;
+            }
             if let Some(m) = i.mirrors {
                 cfg.install.mirrors = check_mirrors(m.into_iter().collect())
                     .with_context(|| format!("{file_src} `install.mirrors`"))?;
@@ -277,6 +282,9 @@ impl Config {
                 }
                 "GARRISON_INSTALL_ALLOW_HTTP" => {
                     cfg.install.allow_http = parse_bool(value).with_context(ctx)?
+                }
+                "GARRISON_INSTALL_ALLOW_PRIVATE" => {
+                    cfg.install.allow_private = parse_bool(value).with_context(ctx)?
                 }
                 "GARRISON_INSTALL_MIRRORS" => {
                     let pairs = value

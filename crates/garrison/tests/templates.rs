@@ -131,6 +131,7 @@ async fn setup() -> Setup {
     let g = Garrison::start_with_env(&[
         ("GARRISON_INSTALL_MIRRORS", &mirrors.join(",")),
         ("GARRISON_INSTALL_ALLOW_HTTP", "true"),
+        ("GARRISON_INSTALL_ALLOW_PRIVATE", "true"),
         ("GARRISON_JAVA_DIRS", jvms.path().to_str().unwrap()),
         ("GARRISON_STEAMCMD", steamcmd.to_str().unwrap()),
     ])
@@ -1155,4 +1156,66 @@ async fn the_generic_template_runs_any_command_with_its_port() {
     g.power(&id, "stop").await;
     g.wait_state(&id, "offline", T).await;
     wait_no_processes(&dir, Duration::from_secs(10)).await;
+}
+
+#[tokio::test]
+async fn installs_refuse_private_addresses_unless_allowed() {
+    let fx = FixtureHttp::start().await;
+    fx.put("/fixtures/x.bin", b"x".to_vec());
+    let mirror = format!("https://fixtures.garrison.test={}", fx.url("/fixtures"));
+    // Plain HTTP allowed, private addresses not: the loopback mirror is refused.
+    let g = Garrison::start_with_env(&[
+        ("GARRISON_INSTALL_MIRRORS", &mirror),
+        ("GARRISON_INSTALL_ALLOW_HTTP", "true"),
+    ])
+    .await;
+    let t = json!({
+        "id": "fetch", "name": "Fetch", "game": "test",
+        "ports": [{"name": "game", "default": 28400}],
+        "startup": {"command": ["/bin/true"], "stop": {"type": "signal", "signal": "SIGTERM"}, "stop_timeout_secs": 5},
+        "variables": [{"key": "url", "name": "URL", "default": "https://fixtures.garrison.test/x.bin"}],
+        "install": [{"type": "download", "url": "{{url}}", "dest": "x.bin"}]
+    });
+    let (st, v) = g.call("POST", "/api/templates", Some(t)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let v = g
+        .create(json!({"name": "Fetch", "template": "fetch", "port": free_port()}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let install = install_outcome(&g, &id).await;
+    assert_eq!(install["state"], "failed", "{install}");
+    assert!(
+        install["error"]
+            .as_str()
+            .unwrap()
+            .contains("private or loopback"),
+        "{install}"
+    );
+    // a user-set URL pointing at the node itself is refused the same way
+    for url in [
+        "https://127.0.0.1:9/x",
+        "https://[::1]/x",
+        "https://localhost/x",
+    ] {
+        let (st, v) = g
+            .call(
+                "PATCH",
+                &format!("/api/servers/{id}/startup"),
+                Some(json!({"variables": {"url": url}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        g.call("POST", &format!("/api/servers/{id}/reinstall"), None)
+            .await;
+        let install = install_outcome(&g, &id).await;
+        assert_eq!(install["state"], "failed", "{url}: {install}");
+        assert!(
+            install["error"]
+                .as_str()
+                .unwrap()
+                .contains("private or loopback"),
+            "{url}: {install}"
+        );
+    }
+    assert!(fx.seen().is_empty(), "nothing reached the fixture server");
 }

@@ -38,6 +38,9 @@ pub struct DownloadRequest {
     /// Permit plain `http://` (for mirrors on a LAN); HTTPS is required otherwise, on
     /// every redirect hop too.
     pub allow_http: bool,
+    /// Permit private and loopback addresses given as IP literals (a LAN mirror). Names
+    /// are filtered by the client's resolver ([`build_client_with`]).
+    pub allow_private: bool,
     /// Tries in total, including the first (0 counts as 1).
     pub attempts: u32,
 }
@@ -52,6 +55,7 @@ impl DownloadRequest {
             sha1: None,
             max_bytes: 16 * 1024 * 1024 * 1024,
             allow_http: false,
+            allow_private: false,
             attempts: 5,
         }
     }
@@ -89,6 +93,8 @@ pub enum DownloadError {
     InvalidUrl { url: String, reason: String },
     #[error("refusing insecure URL {url:?}: only https is allowed")]
     InsecureUrl { url: String },
+    #[error("refusing {url:?}: {host} is a private or loopback address")]
+    PrivateAddress { url: String, host: String },
     #[error("too many redirects (more than {MAX_REDIRECTS}) from {url}")]
     TooManyRedirects { url: String },
     #[error("invalid expected {algorithm} {value:?}: not a hex digest")]
@@ -136,6 +142,8 @@ enum RedirectRefused {
     Insecure(String),
     #[error("too many redirects")]
     TooMany,
+    #[error("redirect to {0} refused: a private or loopback address")]
+    Private(String),
 }
 
 /// The redirect policy [`download`] relies on: at most [`MAX_REDIRECTS`] hops, only
@@ -143,9 +151,19 @@ enum RedirectRefused {
 /// per request; [`download`] checks the first URL, and a chain that starts on http
 /// (allowed) may stay on http but a chain that reached https may not leave it.
 pub fn redirect_policy() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
+    redirect_policy_with(true)
+}
+
+/// [`redirect_policy`], refusing hops to private or loopback IP literals unless
+/// `allow_private`.
+pub fn redirect_policy_with(allow_private: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() > MAX_REDIRECTS {
             return attempt.error(RedirectRefused::TooMany);
+        }
+        if !allow_private && super::net::private_host(attempt.url()).is_some() {
+            let shown = attempt.url().to_string();
+            return attempt.error(RedirectRefused::Private(shown));
         }
         let url = attempt.url();
         let was_https = attempt.previous().iter().any(|u| u.scheme() == "https");
@@ -164,13 +182,24 @@ pub fn redirect_policy() -> reqwest::redirect::Policy {
 /// redirect policy above, no transparent decompression (sizes, ranges and checksums are
 /// about the bytes on the wire) and timeouts for dead connections.
 pub fn build_client() -> Result<reqwest::Client, DownloadError> {
-    reqwest::Client::builder()
-        .user_agent(concat!("garrison-agent/", env!("CARGO_PKG_VERSION")))
-        .redirect(redirect_policy())
+    build_client_with(concat!("garrison-agent/", env!("CARGO_PKG_VERSION")), true)
+}
+
+/// [`build_client`] with a User-Agent, and (unless `allow_private`) a resolver that
+/// drops private and loopback addresses and a redirect policy that refuses them.
+pub fn build_client_with(
+    user_agent: &str,
+    allow_private: bool,
+) -> Result<reqwest::Client, DownloadError> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(user_agent)
+        .redirect(redirect_policy_with(allow_private))
         .connect_timeout(Duration::from_secs(30))
-        .read_timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|source| DownloadError::Client { source })
+        .read_timeout(Duration::from_secs(60));
+    if !allow_private {
+        b = b.dns_resolver(std::sync::Arc::new(super::net::PublicResolver));
+    }
+    b.build().map_err(|source| DownloadError::Client { source })
 }
 
 /// Download `req.url` into `part`, verify it and return its digests.
@@ -191,6 +220,14 @@ pub async fn download(
     progress: &mut (dyn FnMut(DownloadProgress) + Send),
 ) -> Result<DownloadOutcome, DownloadError> {
     let url = check_url(&req.url, req.allow_http)?;
+    if !req.allow_private
+        && let Some(host) = super::net::private_host(&url)
+    {
+        return Err(DownloadError::PrivateAddress {
+            url: req.url.clone(),
+            host,
+        });
+    }
     let sha256 = expected_hex(req.sha256.as_deref(), "sha256", 64)?;
     let sha1 = expected_hex(req.sha1.as_deref(), "sha1", 40)?;
     let io_err = |source| DownloadError::Io {
@@ -434,6 +471,10 @@ impl State {
             if let Some(r) = c.downcast_ref::<RedirectRefused>() {
                 return Failure::Fatal(match r {
                     RedirectRefused::Insecure(to) => DownloadError::InsecureUrl { url: to.clone() },
+                    RedirectRefused::Private(to) => DownloadError::PrivateAddress {
+                        url: to.clone(),
+                        host: "the redirect target".into(),
+                    },
                     RedirectRefused::TooMany => DownloadError::TooManyRedirects { url },
                 });
             }

@@ -3,9 +3,11 @@
 
 pub mod download;
 pub mod extract;
+pub mod net;
 
 pub use download::{
-    DownloadError, DownloadOutcome, DownloadProgress, DownloadRequest, build_client, download,
+    DownloadError, DownloadOutcome, DownloadProgress, DownloadRequest, build_client,
+    build_client_with, download,
 };
 pub use extract::{
     ArchiveFormat, ExtractError, ExtractOptions, ExtractProgress, ExtractStats, extract,
