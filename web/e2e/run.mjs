@@ -61,6 +61,28 @@ async function waitText(sel, expected, timeout = T) {
 }
 const badge = (state, timeout = T) => visible(`${tid('state-badge')}[data-state="${state}"]`, timeout);
 
+/** A call to the API from the page, with its session cookie and CSRF token. */
+const apiCall = (method, url, body) =>
+  page.evaluate(
+    async ([m, u, b]) => {
+      const csrf = (document.cookie.match(/garrison_csrf=([^;]+)/) || [])[1] || '';
+      const r = await fetch(u, {
+        method: m,
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+        body: b === null ? undefined : JSON.stringify(b),
+      });
+      const text = await r.text();
+      let json = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = null;
+      }
+      return { status: r.status, json, text };
+    },
+    [method, url, body ?? null],
+  );
+
 /** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, `offset` steps from now. */
 function totp(secret, offset = 0) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -131,11 +153,34 @@ async function main() {
     await shot('dashboard-empty');
   });
 
-  await step('create a server from the demo template', async () => {
+  await step('create a server through the wizard: a bad value is refused under its field first', async () => {
     await page.click(tid('create-first-server'));
+    await visible(tid('template-picker'));
     await visible(tid('template-demo'));
+    await shot('create-pick');
     await page.click(tid('template-demo'));
+    await visible(tid('create-form'));
     await page.fill(tid('create-name'), 'E2E demo');
+    // Typed inputs from the template's variables, defaults filled in.
+    if ((await page.getAttribute(tid('var-ready_delay_ms'), 'type')) !== 'number') throw new Error('an integer variable is not a number input');
+    if ((await page.getAttribute(tid('var-ready_delay_ms'), 'max')) !== '999999') throw new Error('the number input has no max');
+    if ((await page.inputValue(tid('var-install_delay_ms'))) !== '0') throw new Error('the default is not filled in');
+    // The rule's message shows while typing, under the field.
+    await page.fill(tid('var-ready_delay_ms'), '9999999');
+    await waitText(tid('error-variables.ready_delay_ms'), 'must be at most 999999');
+    if ((await page.getAttribute(tid('var-ready_delay_ms'), 'aria-invalid')) !== 'true') throw new Error('variable not marked invalid');
+    await shot('create-invalid');
+    // Submitting sends nothing while it is wrong.
+    await page.click(tid('create-submit'));
+    await page.waitForTimeout(300);
+    if (!/\/servers\/new\?template=demo$/.test(page.url())) throw new Error(`left the form: ${page.url()}`);
+    await page.fill(tid('var-ready_delay_ms'), '0');
+    if (await page.locator(tid('error-variables.ready_delay_ms')).count()) throw new Error('the error stays after a valid value');
+    // What only the server knows comes back as a 422 under its field.
+    await page.fill(tid('create-port'), '70000');
+    await page.click(tid('create-submit'));
+    await waitText(tid('error-port'), '65535');
+    await page.fill(tid('create-port'), '');
     await shot('create');
     await page.click(tid('create-submit'));
     await page.waitForURL(/\/servers\/[^/]+\/console$/, { timeout: T });
@@ -281,6 +326,55 @@ async function main() {
     await badge('offline');
   });
 
+  await step('Startup tab: the command, a rule message while typing, only the change is sent', async () => {
+    await badge('offline');
+    await page.click(tid('tab-startup'));
+    await page.waitForURL(/\/startup$/);
+    await visible(tid('startup-form'));
+    await waitText(tid('startup-command'), 'demo-server --port 27500 --ready-delay-ms 0');
+    if (await page.isEnabled(tid('startup-save'))) throw new Error('Save is enabled with nothing changed');
+    await page.fill(tid('startup-var-install_delay_ms'), '-5');
+    await waitText(tid('error-variables.install_delay_ms'), 'must be at least 0');
+    await page.fill(tid('startup-var-install_delay_ms'), '2500');
+    const sent = page.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith('/startup'));
+    await page.click(tid('startup-save'));
+    const body = JSON.parse((await sent).postData() ?? '{}');
+    if (JSON.stringify(body) !== JSON.stringify({ variables: { install_delay_ms: '2500' } })) {
+      throw new Error(`PATCH sent ${JSON.stringify(body)}`);
+    }
+    await visible(tid('startup-saved'));
+    if ((await page.inputValue(tid('startup-var-install_delay_ms'))) !== '2500') throw new Error('the saved value is not shown');
+    await shot('startup');
+  });
+
+  await step('Startup tab: reinstall asks first, then shows its step, progress and output', async () => {
+    await page.click(tid('startup-reinstall'));
+    await visible(tid('reinstall-dialog'));
+    await page.click(tid('reinstall-dialog-cancel'));
+    await page.waitForTimeout(300);
+    await badge('offline');
+    await page.click(tid('startup-reinstall'));
+    await page.click(tid('reinstall-dialog-confirm'));
+    await badge('installing');
+    await visible(tid('install-panel'));
+    await waitText(tid('install-step'), 'Step 1 of 1: command');
+    await visible(tid('install-progress'));
+    await visible(tid('install-cancel'));
+    if (await page.isEnabled(tid('startup-reinstall'))) throw new Error('Reinstall is enabled while installing');
+    if (await page.isEnabled(tid('power-start'))) throw new Error('Start is enabled while installing');
+    await shot('startup-reinstalling');
+    await page.click(tid('tab-console'));
+    await consoleHas('Installing demo server...');
+    await visible(tid('install-panel'));
+    await shot('console-installing');
+    await consoleHas('Install complete', 30_000);
+    await badge('offline');
+    await visible(tid('install-finished'));
+    if (await page.locator(tid('install-panel')).count()) throw new Error('still shown as installing');
+    await page.click(tid('install-dismiss'));
+    await page.locator(tid('install-finished')).waitFor({ state: 'detached', timeout: T });
+  });
+
   await step('create an API key, shown once, then revoke it', async () => {
     await page.click(tid('nav-account'));
     await visible(tid('key-form'));
@@ -411,7 +505,9 @@ async function main() {
       [`/servers/${serverId}/console`, 'console', 'terminal'],
       [`/servers/${serverId}/stats`, 'stats', 'chart-cpu'],
       [`/servers/${serverId}/settings`, 'settings', 'settings-form'],
-      ['/servers/new', 'create', 'create-form'],
+      ['/servers/new', 'create', 'template-picker'],
+      ['/servers/new?template=demo', 'create-form', 'create-form'],
+      [`/servers/${serverId}/startup`, 'startup', 'startup-form'],
       ['/account', 'account', 'key-form'],
     ];
     for (const [width, height, suffix] of [
@@ -578,7 +674,7 @@ async function main() {
     await friendPage.waitForURL(/\/console$/);
     await f(`${tid('connection-status')}[data-status="connected"]`).waitFor({ timeout: T });
     await f(tid('power-start')).waitFor({ timeout: T });
-    for (const gone of ['power-stop', 'power-restart', 'power-kill', 'command-input', 'tab-users', 'tab-activity']) {
+    for (const gone of ['power-stop', 'power-restart', 'power-kill', 'command-input', 'tab-users', 'tab-activity', 'tab-startup']) {
       if (await friendPage.locator(tid(gone)).count()) throw new Error(`friend sees ${gone}`);
     }
     if (!(await friendPage.isEnabled(tid('power-start')))) throw new Error('Start is not enabled for friend');
@@ -601,6 +697,10 @@ async function main() {
     await f(tid('tab-forbidden')).waitFor({ timeout: T });
     await friendPage.goto(`${base}/admin/users`);
     await f(tid('admin-only')).waitFor({ timeout: T });
+    await friendPage.goto(`${base}/admin/templates`);
+    await f(tid('admin-only')).waitFor({ timeout: T });
+    await friendPage.goto(`${base}/servers/${sharedId}/startup`);
+    await f(tid('tab-forbidden')).waitFor({ timeout: T });
   });
 
   await step('the API refuses stop for friend (403) but allows start', async () => {
@@ -623,8 +723,17 @@ async function main() {
       ['GET', `/api/servers/${sharedId}/users`],
       ['GET', `/api/servers/${sharedId}/activity`],
       ['GET', '/api/admin/users'],
+      ['GET', `/api/servers/${sharedId}/startup`],
+      ['POST', `/api/servers/${sharedId}/reinstall`],
+      ['GET', '/api/template-repos'],
     ]) {
-      const status = await friendPage.evaluate(async ([m, u]) => (await fetch(u, { method: m })).status, [method, url]);
+      const status = await friendPage.evaluate(
+        async ([m, u]) => {
+          const csrf = (document.cookie.match(/garrison_csrf=([^;]+)/) || [])[1] || '';
+          return (await fetch(u, { method: m, headers: m === 'GET' ? {} : { 'x-csrf-token': csrf } })).status;
+        },
+        [method, url],
+      );
       if (status !== 403) throw new Error(`${method} ${url} answered ${status} for friend`);
     }
     await friendPage.goto(`${base}/servers/${sharedId}/console`);
@@ -823,6 +932,7 @@ async function main() {
       [`/servers/${sharedId}/activity`, 'activity-tab', 'audit-list'],
       ['/admin/users', 'admin-users', 'admin-user-list'],
       ['/admin/audit', 'audit-log', 'audit-list'],
+      ['/admin/templates', 'admin-templates', 'template-list'],
       ['/account', 'account-sessions-keys', 'session-list'],
     ];
     for (const [width, height, suffix] of [
@@ -865,6 +975,382 @@ async function main() {
     await friendContext.close();
   });
 
+  // ---- Templates v2: typed variables, startup, install progress and prompts, admin templates ----
+
+  /** A custom template running the demo server (its `{{garrison}} demo-server`). */
+  const template = (id, name, port, more) => ({
+    id,
+    name,
+    game: 'demo',
+    ports: [{ name: 'game', default: port }],
+    startup: {
+      command: ['{{garrison}}', 'demo-server', '--port', '{{port}}'],
+      done: [{ contains: 'Done! Demo server ready' }],
+      stop: { type: 'command', command: 'stop' },
+      stop_timeout_secs: 5,
+    },
+    env: { PATH: '/usr/bin:/bin' },
+    ...more,
+  });
+  const rulesVars = (maxPlayers) => [
+    { key: 'max_players', name: 'Max players', type: 'integer', default: '10', rules: { min: 1, max: maxPlayers } },
+    { key: 'motd', name: 'Message of the day', type: 'string', default: 'hello', rules: { max_length: 40, regex: '[A-Za-z ]*' } },
+    { key: 'difficulty', name: 'Difficulty', type: 'enum', default: 'easy', rules: { required: true, one_of: ['easy', 'hard'] } },
+    { key: 'pvp', name: 'PvP', type: 'boolean', default: 'true' },
+    { key: 'rcon_password', name: 'RCON password', type: 'secret', default: '' },
+  ];
+  const rulesTemplate = (maxPlayers) =>
+    template('rules-demo', 'Rules demo', 27800, {
+      category: 'demo',
+      description: 'One variable of each type, for the tests.',
+      tags: ['test'],
+      variables: rulesVars(maxPlayers),
+    });
+
+  let rulesId;
+  await step('wizard: each variable type gets its input; rules show while typing', async () => {
+    const made = await apiCall('POST', '/api/templates', rulesTemplate(100));
+    if (made.status !== 201) throw new Error(`POST /api/templates answered ${made.status}: ${made.text}`);
+    await page.goto(base + '/servers/new');
+    await visible(tid('template-rules-demo'));
+    await page.click(tid('template-rules-demo'));
+    await visible(tid('create-form'));
+    const types = await page.evaluate(() =>
+      Object.fromEntries(
+        ['max_players', 'motd', 'difficulty', 'pvp', 'rcon_password'].map((k) => {
+          const el = document.querySelector(`[data-testid="var-${k}"]`);
+          return [k, `${el?.tagName.toLowerCase()}:${el?.getAttribute('type') ?? ''}`];
+        }),
+      ),
+    );
+    const want = { max_players: 'input:number', motd: 'input:text', difficulty: 'select:', pvp: 'input:checkbox', rcon_password: 'input:password' };
+    if (JSON.stringify(types) !== JSON.stringify(want)) throw new Error(`inputs ${JSON.stringify(types)}`);
+    if ((await page.getAttribute(tid('var-motd'), 'maxlength')) !== '40') throw new Error('no maxlength on the string input');
+    if (!(await page.isChecked(tid('var-pvp')))) throw new Error('boolean default not checked');
+    if ((await page.inputValue(tid('var-difficulty'))) !== 'easy') throw new Error('enum default not selected');
+    await page.fill(tid('var-motd'), 'hi 2');
+    await waitText(tid('error-variables.motd'), 'must match [A-Za-z ]*');
+    await page.fill(tid('var-motd'), 'Hi there');
+    await page.selectOption(tid('var-difficulty'), 'hard');
+    await page.uncheck(tid('var-pvp'));
+    await page.fill(tid('var-rcon_password'), 'hunter22');
+    await page.fill(tid('create-name'), 'Rules demo');
+    await page.fill(tid('create-description'), 'Made by the browser tests');
+    await page.fill(tid('create-memory'), '512');
+    await shot('create-typed');
+    const sent = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/api/servers'));
+    await page.click(tid('create-submit'));
+    const body = JSON.parse((await sent).postData() ?? '{}');
+    const vars = body.variables ?? {};
+    if (vars.motd !== 'Hi there' || vars.difficulty !== 'hard' || vars.pvp !== 'false' || vars.rcon_password !== 'hunter22' || vars.max_players !== '10') {
+      throw new Error(`created with ${JSON.stringify(vars)}`);
+    }
+    if (body.limits?.memory_mb !== 512 || body.description !== 'Made by the browser tests') throw new Error(`created with ${JSON.stringify(body)}`);
+    await page.waitForURL(/\/servers\/[^/]+\/console$/, { timeout: T });
+    rulesId = page.url().split('/').at(-2);
+    await waitText(tid('server-description'), 'Made by the browser tests');
+    if (await page.locator(tid('install-panel')).count()) throw new Error('a template without install steps shows an install');
+  });
+
+  await step('Startup tab: a rule the page did not know yet comes back as a 422 under its field, input kept', async () => {
+    await page.click(tid('tab-startup'));
+    await visible(tid('startup-form'));
+    if ((await page.inputValue(tid('startup-var-rcon_password'))) !== '********') throw new Error('the secret is not masked');
+    // An admin tightens the rule after the page loaded it.
+    const put = await apiCall('PUT', '/api/templates/rules-demo', rulesTemplate(50));
+    if (put.status !== 200) throw new Error(`PUT answered ${put.status}: ${put.text}`);
+    await page.fill(tid('startup-var-max_players'), '80');
+    if (await page.locator(tid('error-variables.max_players')).count()) throw new Error('the old rule refused 80');
+    await page.click(tid('startup-save'));
+    await waitText(tid('error-variables.max_players'), 'Max players must be at most 50');
+    if ((await page.inputValue(tid('startup-var-max_players'))) !== '80') throw new Error('the input was not kept');
+    if ((await page.getAttribute(tid('startup-var-max_players'), 'aria-invalid')) !== 'true') throw new Error('not marked invalid');
+    if (await page.locator(tid('startup-saved')).count()) throw new Error('shown as saved');
+    await shot('startup-422');
+    await page.fill(tid('startup-var-max_players'), '40');
+    await page.check(tid('startup-var-pvp'));
+    const sent = page.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith('/startup'));
+    await page.click(tid('startup-save'));
+    const body = JSON.parse((await sent).postData() ?? '{}');
+    if (JSON.stringify(body) !== JSON.stringify({ variables: { max_players: '40', pvp: 'true' } })) throw new Error(`PATCH sent ${JSON.stringify(body)}`);
+    await visible(tid('startup-saved'));
+    const after = await apiCall('GET', `/api/servers/${rulesId}/startup`);
+    const value = (k) => after.json.variables.find((v) => v.key === k)?.value;
+    if (value('max_players') !== '40' || value('pvp') !== 'true' || value('rcon_password') !== '********') {
+      throw new Error(`stored ${JSON.stringify(after.json.variables)}`);
+    }
+  });
+
+  await step('a subuser sees locked variables read-only and hidden ones not at all', async () => {
+    const locked = rulesTemplate(50);
+    locked.variables.push(
+      { key: 'world_seed', name: 'World seed', type: 'string', default: 'garrison', user_editable: false },
+      { key: 'admin_token', name: 'Admin token', type: 'secret', default: '', user_viewable: false, user_editable: false },
+    );
+    const put = await apiCall('PUT', '/api/templates/rules-demo', locked);
+    if (put.status !== 200) throw new Error(`PUT answered ${put.status}: ${put.text}`);
+    const user = await apiCall('POST', '/api/admin/users', { username: 'viewer', password: 'viewer password' });
+    if (user.status >= 300) throw new Error(`creating viewer answered ${user.status}: ${user.text}`);
+    const invite = await apiCall('POST', `/api/servers/${rulesId}/users`, {
+      username: 'viewer',
+      permissions: ['server.read', 'startup.read', 'startup.update'],
+    });
+    if (invite.status >= 300) throw new Error(`inviting viewer answered ${invite.status}: ${invite.text}`);
+    // Admins see everything, with what users may not do.
+    await page.goto(`${base}/servers/${rulesId}/startup`);
+    await waitText(tid('note-startup-var-admin_token'), 'Hidden from users');
+    await waitText(tid('note-startup-var-world_seed'), 'Users cannot change this');
+    const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light' });
+    const viewer = await viewerContext.newPage();
+    viewer.on('pageerror', (e) => problems.push(`viewer page error: ${e.message}`));
+    try {
+      const v = (sel) => viewer.locator(sel).first();
+      await viewer.goto(`${base}/servers/${rulesId}/startup`);
+      await v(tid('login-form')).waitFor({ timeout: T });
+      await viewer.fill(tid('login-username'), 'viewer');
+      await viewer.fill(tid('login-password'), 'viewer password');
+      await viewer.click(tid('login-submit'));
+      await v(tid('startup-form')).waitFor({ timeout: T });
+      if (await viewer.isEnabled(tid('startup-var-world_seed'))) throw new Error('a locked variable is editable for a user');
+      await v(tid('readonly-startup-var-world_seed')).waitFor({ timeout: T });
+      if (await viewer.locator(tid('startup-var-admin_token')).count()) throw new Error('a hidden variable is shown to a user');
+      if (await viewer.locator(tid('startup-reinstall')).count()) throw new Error('Reinstall is offered without settings.reinstall');
+      if (!(await viewer.isEnabled(tid('startup-var-max_players')))) throw new Error('an editable variable is locked');
+      await viewer.fill(tid('startup-var-max_players'), '30');
+      await viewer.click(tid('startup-save'));
+      await v(tid('startup-saved')).waitFor({ timeout: T });
+      await viewer.screenshot({ path: path.join(ARTIFACTS, 'startup-subuser.png'), fullPage: true });
+      const refused = await viewer.evaluate(async (id) => {
+        const csrf = (document.cookie.match(/garrison_csrf=([^;]+)/) || [])[1] || '';
+        const r = await fetch(`/api/servers/${id}/startup`, {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+          body: JSON.stringify({ variables: { world_seed: 'mine' } }),
+        });
+        return { status: r.status, body: await r.json() };
+      }, rulesId);
+      if (refused.status !== 422 || refused.body?.error?.field !== 'variables.world_seed') {
+        throw new Error(`changing a locked variable answered ${refused.status}: ${JSON.stringify(refused.body)}`);
+      }
+    } finally {
+      await viewerContext.close();
+    }
+  });
+
+  const eggFile = path.join(here, 'fixtures', 'eggs', 'ptero-egg-paper.json');
+  const paperRow = `${tid('template-row')}[data-template-id="paper"]`;
+  await step('admin Templates page: import a real egg, see the report, save it, see it listed', async () => {
+    await page.goto(base + '/admin/users');
+    await page.click(tid('admin-templates-link'));
+    await page.waitForURL(/\/admin\/templates$/);
+    await visible(`${tid('template-row')}[data-template-id="demo"]`);
+    if (await page.locator(`${tid('template-row')}[data-template-id="demo"] ${tid('template-delete')}`).count()) {
+      throw new Error('a built-in template offers Delete');
+    }
+    // Not a template at all: said at the file picker.
+    await page.setInputFiles(tid('import-file'), { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello there') });
+    await waitText(tid('error-content'), 'not a Garrison template');
+    // The egg: a dry run first, nothing saved.
+    await page.setInputFiles(tid('import-file'), eggFile);
+    await visible(tid('import-preview'));
+    await waitText(tid('import-headline'), 'Pterodactyl egg “Paper” (PTDL_v2)');
+    await waitText(tid('import-docker'), 'Requires Docker');
+    await waitText(tid('import-unmapped'), 'features');
+    await waitText(tid('import-notes'), '25565');
+    await waitText(tid('import-summary'), 'game 25565/TCP+UDP');
+    if (await page.locator(paperRow).count()) throw new Error('the dry run saved the template');
+    await shot('templates-import-preview');
+    await page.click(tid('import-save'));
+    await visible(tid('import-saved'));
+    await visible(`${paperRow}[data-origin="custom"]`);
+    await shot('templates');
+  });
+
+  await step('admin Templates page: dropping the same egg again is a conflict until Replace', async () => {
+    const text = fs.readFileSync(eggFile, 'utf8');
+    await page.evaluate((t) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([t], 'ptero-egg-paper.json', { type: 'application/json' }));
+      const zone = document.querySelector('[data-testid="import-drop"]');
+      zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, text);
+    await visible(tid('import-preview'));
+    await page.click(tid('import-save'));
+    await waitText(tid('import-error'), 'exists already');
+    await page.check(tid('import-replace'));
+    await page.click(tid('import-save'));
+    await visible(tid('import-saved'));
+  });
+
+  await step('admin Templates page: export downloads the TOML; edit it (errors shown), delete with confirmation', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(`${paperRow} ${tid('template-export')}`)]);
+    if (download.suggestedFilename() !== 'paper.toml') throw new Error(`downloaded ${download.suggestedFilename()}`);
+    const toml = fs.readFileSync(await download.path(), 'utf8');
+    if (!toml.includes('id = "paper"')) throw new Error(`not the TOML: ${toml.slice(0, 80)}`);
+    await page.click(`${paperRow} ${tid('template-edit')}`);
+    await visible(tid('template-editor-text'));
+    const text = await page.inputValue(tid('template-editor-text'));
+    if (!text.includes('id = "paper"')) throw new Error('the editor does not hold the exported TOML');
+    await page.fill(tid('template-editor-text'), text.replace(/^stop_timeout_secs = \d+$/m, 'stop_timeout_secs = "soon"'));
+    await page.click(tid('template-editor-save'));
+    await waitText(tid('error-content'), 'stop_timeout_secs');
+    await shot('templates-edit-error');
+    await page.fill(tid('template-editor-text'), text.replace('name = "Paper"', 'name = "Paper (edited)"'));
+    await page.click(tid('template-editor-save'));
+    await waitText(tid('templates-notice'), 'Paper (edited) was saved');
+    await waitText(paperRow, 'Paper (edited)');
+    // In use: refused, and said why.
+    const used = `${tid('template-row')}[data-template-id="rules-demo"]`;
+    await page.click(`${used} ${tid('template-delete')}`);
+    await visible(tid('template-delete-dialog'));
+    await page.click(tid('template-delete-dialog-confirm'));
+    await waitText(tid('template-delete-error'), 'use rules-demo');
+    await page.click(tid('template-delete-dialog-cancel'));
+    await page.click(`${paperRow} ${tid('template-delete')}`);
+    await page.click(tid('template-delete-dialog-confirm'));
+    await page.locator(paperRow).waitFor({ state: 'detached', timeout: T });
+  });
+
+  await step('admin Templates page: a template repository is added, synced and removed', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'garrison-e2e-repo-'));
+    fs.chmodSync(dir, 0o755);
+    try {
+      fs.writeFileSync(
+        path.join(dir, 'repo-demo.toml'),
+        [
+          'id = "repo-demo"',
+          'name = "Repo demo"',
+          'game = "demo"',
+          'ports = [{ name = "game", default = 27900 }]',
+          '[startup]',
+          'command = ["{{garrison}}", "demo-server", "--port", "{{port}}"]',
+          'stop = { type = "command", command = "stop" }',
+          'stop_timeout_secs = 5',
+          '',
+        ].join('\n'),
+      );
+      fs.writeFileSync(path.join(dir, 'broken.toml'), 'id = \n');
+      await page.fill(tid('repo-location'), 'not a place');
+      await page.click(tid('repo-add'));
+      await visible(tid('error-location'));
+      await page.fill(tid('repo-location'), dir);
+      await page.click(tid('repo-add'));
+      const item = `${tid('repo-item')}[data-location="${dir}"]`;
+      await visible(item);
+      await waitText(`${item} ${tid('repo-result')}`, 'repo-demo');
+      await visible(`${tid('template-row')}[data-template-id="repo-demo"]`);
+      await shot('templates-repos');
+      await page.click(`${item} ${tid('repo-sync')}`);
+      await waitText(`${item} ${tid('repo-result')}`, 'Imported repo-demo');
+      await page.click(`${item} ${tid('repo-remove')}`);
+      await page.click(tid('repo-remove-dialog-confirm'));
+      await page.locator(item).waitFor({ state: 'detached', timeout: T });
+      await page.locator(`${tid('template-row')}[data-template-id="repo-demo"]`).waitFor({ state: 'detached', timeout: T });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  await step('a sign-in prompt during install shows its link and code; Cancel ends the install', async () => {
+    // The install prints a device sign-in (like Hytale's downloader) and waits.
+    const signin = {
+      ...template('signin-demo', 'Sign-in demo', 27600, {}),
+      install: [
+        {
+          type: 'command',
+          command: [
+            "echo 'Visit https://oauth.accounts.hytale.com/oauth2/device/verify?user_code=ABCD-1234'; echo 'Enter code: ABCD-1234'; sleep 30",
+          ],
+          shell: true,
+        },
+      ],
+      prompts: [{ url_regex: '(https://\\S+/device/verify\\S*)', code_regex: 'code:\\s+([A-Z0-9-]+)', message: 'Sign in to download the game' }],
+    };
+    const made = await apiCall('POST', '/api/templates', signin);
+    if (made.status !== 201) throw new Error(`POST /api/templates answered ${made.status}: ${made.text}`);
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    await page.goto(base + '/servers/new');
+    await page.click(tid('template-signin-demo'));
+    await page.fill(tid('create-name'), 'Sign-in demo');
+    await page.click(tid('create-submit'));
+    await page.waitForURL(/\/servers\/[^/]+\/console$/, { timeout: T });
+    await badge('installing');
+    await visible(tid('prompt-notice'));
+    await waitText(tid('prompt-message'), 'Sign in to download the game');
+    const link = page.locator(tid('prompt-link'));
+    const href = await link.getAttribute('href');
+    if (href !== 'https://oauth.accounts.hytale.com/oauth2/device/verify?user_code=ABCD-1234') throw new Error(`link ${href}`);
+    if ((await link.getAttribute('target')) !== '_blank') throw new Error('the link does not open a new tab');
+    if (!(await link.getAttribute('rel'))?.split(/\s+/).includes('noopener')) throw new Error('the link lacks rel=noopener');
+    if ((await textOf(tid('prompt-code'))) !== 'ABCD-1234') throw new Error(`code ${await textOf(tid('prompt-code'))}`);
+    await consoleHas('Enter code: ABCD-1234');
+    await visible(tid('install-panel'));
+    await shot('install-prompt');
+    await page.click(tid('prompt-copy'));
+    await waitText(tid('prompt-copy'), 'Copied');
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    if (copied !== 'ABCD-1234') throw new Error(`copied ${JSON.stringify(copied)}`);
+    await page.setViewportSize({ width: 360, height: 740 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 1) throw new Error(`the prompt scrolls sideways by ${overflow}px at 360px`);
+    await shot('install-prompt-360');
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.click(tid('install-cancel'));
+    await visible(tid('install-cancelled'));
+    await badge('offline');
+    for (const gone of ['install-panel', 'prompt-notice']) {
+      if (await page.locator(tid(gone)).count()) throw new Error(`${gone} still shown after the cancel`);
+    }
+    await shot('install-cancelled');
+  });
+
+  await step('a running server asking for a sign-in shows the prompt; it goes when the server stops', async () => {
+    await visible(`${tid('connection-status')}[data-status="connected"]`);
+    await page.click(tid('power-start'));
+    await badge('running');
+    // Started: how the last install ended is no longer news.
+    await page.locator(tid('install-cancelled')).waitFor({ state: 'detached', timeout: T });
+    // The demo server echoes commands: the echo is a console line like a game's own.
+    await page.fill(tid('command-input'), 'Visit https://oauth.accounts.hytale.com/oauth2/device/verify?user_code=WXYZ-9876');
+    await page.press(tid('command-input'), 'Enter');
+    await page.fill(tid('command-input'), 'Enter code: WXYZ-9876');
+    await page.press(tid('command-input'), 'Enter');
+    await visible(tid('prompt-notice'));
+    await waitText(tid('prompt-notice'), 'The server asks you to sign in');
+    if ((await textOf(tid('prompt-code'))) !== 'WXYZ-9876') throw new Error(`code ${await textOf(tid('prompt-code'))}`);
+    const href = await page.getAttribute(tid('prompt-link'), 'href');
+    if (!href?.endsWith('user_code=WXYZ-9876')) throw new Error(`link ${href}`);
+    await shot('running-prompt');
+    await page.click(tid('power-stop'));
+    await badge('offline');
+    await page.locator(tid('prompt-notice')).waitFor({ state: 'detached', timeout: T });
+  });
+
+  await step('a failed install shows its error with Reinstall, and never looks stuck installing', async () => {
+    const failing = {
+      ...template('fail-demo', 'Failing install', 27700, {}),
+      install: [{ type: 'command', command: ["echo 'fetching files'; sleep 2; echo 'no space left' >&2; exit 3"], shell: true }],
+    };
+    const made = await apiCall('POST', '/api/templates', failing);
+    if (made.status !== 201) throw new Error(`POST /api/templates answered ${made.status}: ${made.text}`);
+    const created = await apiCall('POST', '/api/servers', { name: 'Failing install', template: 'fail-demo' });
+    if (created.status !== 201) throw new Error(`POST /api/servers answered ${created.status}: ${created.text}`);
+    await page.goto(`${base}/servers/${created.json.id}/console`);
+    await visible(tid('install-failed'), 30_000);
+    await waitText(tid('install-error'), 'exited with code 3');
+    await badge('offline');
+    await consoleHas('no space left');
+    if (await page.locator(tid('install-panel')).count()) throw new Error('still shown as installing');
+    await shot('install-failed');
+    // After a reload the stored status still tells it.
+    await page.reload();
+    await waitText(tid('install-error'), 'exited with code 3');
+    await page.click(tid('install-reinstall'));
+    await visible(tid('install-panel'));
+    await visible(tid('install-failed'), 30_000);
+    await badge('offline');
+  });
 }
 
 let failed = false;

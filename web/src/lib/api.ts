@@ -60,8 +60,8 @@ export function cookieValue(cookies: string, name: string): string | undefined {
   return undefined;
 }
 
-export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+async function send(method: string, path: string, body: unknown, accept: string): Promise<string> {
+  const headers: Record<string, string> = { accept };
   // Writes with the session cookie must echo the CSRF cookie, which only pages of this
   // origin can read.
   const csrf = typeof document === 'undefined' ? undefined : cookieValue(document.cookie, 'garrison_csrf');
@@ -72,7 +72,7 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
     headers,
   };
   if (body !== undefined) {
-    (init.headers as Record<string, string>)['content-type'] = 'application/json';
+    headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
   let res: Response;
@@ -82,6 +82,22 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
     throw toApiError(0, null);
   }
   const text = await res.text();
+  if (!res.ok) {
+    let payload: unknown = null;
+    try {
+      payload = text ? JSON.parse(text) : null;
+    } catch {
+      payload = null;
+    }
+    const err = toApiError(res.status, payload);
+    if (isSessionLost(err)) onUnauthorized();
+    throw err;
+  }
+  return text;
+}
+
+export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const text = await send(method, path, body, 'application/json');
   let payload: unknown = null;
   if (text) {
     try {
@@ -90,13 +106,11 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
       payload = null;
     }
   }
-  if (!res.ok) {
-    const err = toApiError(res.status, payload);
-    if (isSessionLost(err)) onUnauthorized();
-    throw err;
-  }
   return payload as T;
 }
+
+/** A GET whose answer is a file's text (an exported template), not JSON. */
+export const getText = (path: string) => send('GET', path, undefined, '*/*');
 
 export const get = <T>(path: string) => api<T>('GET', path);
 export const post = <T>(path: string, body?: unknown) => api<T>('POST', path, body ?? {});

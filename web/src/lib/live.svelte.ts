@@ -3,7 +3,9 @@ import { LineBatcher } from './batcher';
 import { SampleWindow } from './samples';
 import { planBatch, planHistory } from './sequence';
 import { ConsoleSocket, consoleUrl, type ConnectionStatus } from './socket';
-import type { PowerAction, ServerState, Stats } from './types';
+import { idleInstall, installStateChanged, reduceInstall, settleFromStatus, type InstallView } from './install';
+import { findPrompt } from './prompts';
+import type { InstallStatus, PowerAction, Prompt, PromptPattern, ServerState, Stats } from './types';
 
 /** What the console needs from a terminal (xterm.js's Terminal fits). */
 export interface TermLike {
@@ -28,6 +30,14 @@ export class ServerLive {
   /** Bumped when a sample arrives, so charts know to redraw. */
   samplesVersion = $state(0);
   readonly samples = new SampleWindow(600);
+  /** The install as the events tell it (step, progress, prompt, how it ended). */
+  install = $state<InstallView>(idleInstall());
+  /** A running server asks the user to sign in (`server.prompt`). */
+  runPrompt = $state<Prompt | null>(null);
+
+  /** The template's prompt patterns, to find a prompt in lines that came as history. */
+  private promptPatterns: PromptPattern[] = [];
+  private historyTail: string[] = [];
 
   private socket: ConsoleSocket | null = null;
   private term: TermLike | null = null;
@@ -70,7 +80,7 @@ export class ServerLive {
           });
         },
         hello: (d) => {
-          if (d.state) this.state = d.state;
+          if (d.state) this.setState(d.state);
           if (d.stats) this.addStats(d.stats);
         },
         history: (d) => {
@@ -83,6 +93,8 @@ export class ServerLive {
           this.batcher.push(plan.lines);
           this.shownNext = d.next_seq;
           this.gapAnnounced = false;
+          this.historyTail = d.lines.slice(-50);
+          this.promptFromHistory();
         },
         missed: (d) => {
           this.batcher.pushRaw(dim(`[${d.lines} lines skipped]`));
@@ -99,17 +111,55 @@ export class ServerLive {
           this.shownNext = Math.max(this.shownNext ?? 0, d.seq + d.lines.length);
         },
         status: (d) => {
-          this.state = d.state;
+          this.setState(d.state);
           if (d.state === 'crashed') {
             this.batcher.pushRaw(`\x1b[31m[Garrison] The server crashed${d.reason ? `: ${d.reason}` : ''}\x1b[0m\r\n`);
           }
         },
         stats: (d) => this.addStats(d.stats),
+        install: (d) => {
+          this.install = reduceInstall(this.install, d);
+        },
+        prompt: (d) => {
+          this.runPrompt = d.prompt;
+        },
         error: (e) => {
           this.lastError = e.state ? `${e.message}` : e.message;
         },
       },
     });
+  }
+
+  private setState(state: ServerState) {
+    this.state = state;
+    this.install = installStateChanged(this.install, state);
+    // A sign-in asked for by a running server is moot once it stops.
+    if (state !== 'running' && state !== 'starting') this.runPrompt = null;
+  }
+
+  /**
+   * Joined while an install waits for a sign-in: its prompt event came before this
+   * page did, but its lines are in the history.
+   */
+  private promptFromHistory() {
+    if (!this.install.active || this.install.prompt || this.promptPatterns.length === 0) return;
+    const prompt = findPrompt(this.historyTail, this.promptPatterns);
+    if (prompt) this.install = { ...this.install, prompt };
+  }
+
+  setPromptPatterns(patterns: PromptPattern[]) {
+    this.promptPatterns = patterns;
+    this.promptFromHistory();
+  }
+
+  /** The stored install status: tells how an install ended that we did not watch end. */
+  settleInstall(status: InstallStatus | null | undefined) {
+    this.install = settleFromStatus(this.install, status, this.state);
+  }
+
+  /** Forget how the last install ended (the user closed the notice). */
+  dismissInstallOutcome() {
+    this.install = { ...this.install, outcome: null, error: null };
   }
 
   private addStats(s: Stats) {

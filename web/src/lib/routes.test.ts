@@ -16,6 +16,8 @@ describe('routes', () => {
     expect(parseRoute('/admin')).toEqual({ page: 'admin-users' });
     expect(parseRoute('/admin/users')).toEqual({ page: 'admin-users' });
     expect(parseRoute('/admin/audit')).toEqual({ page: 'admin-audit' });
+    expect(parseRoute('/admin/templates')).toEqual({ page: 'admin-templates' });
+    expect(parseRoute('/servers/abc/startup')).toEqual({ page: 'server', id: 'abc', tab: 'startup' });
     expect(parseRoute('/admin/nope')).toEqual({ page: 'notfound' });
   });
 

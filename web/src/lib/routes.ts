@@ -7,10 +7,11 @@ export type Route =
   | { page: 'server'; id: string; tab: ServerTab }
   | { page: 'admin-users' }
   | { page: 'admin-audit' }
+  | { page: 'admin-templates' }
   | { page: 'notfound' };
 
-export type ServerTab = 'console' | 'stats' | 'settings' | 'users' | 'activity';
-export const SERVER_TABS: ServerTab[] = ['console', 'stats', 'settings', 'users', 'activity'];
+export type ServerTab = 'console' | 'stats' | 'startup' | 'settings' | 'users' | 'activity';
+export const SERVER_TABS: ServerTab[] = ['console', 'stats', 'startup', 'settings', 'users', 'activity'];
 
 export function parseRoute(pathname: string): Route {
   const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -23,6 +24,7 @@ export function parseRoute(pathname: string): Route {
   if (parts[0] === 'admin') {
     if (parts.length === 1 || (parts.length === 2 && parts[1] === 'users')) return { page: 'admin-users' };
     if (parts.length === 2 && parts[1] === 'audit') return { page: 'admin-audit' };
+    if (parts.length === 2 && parts[1] === 'templates') return { page: 'admin-templates' };
   }
   if (parts[0] === 'servers' && parts.length >= 2) {
     if (parts[1] === 'new' && parts.length === 2) return { page: 'create' };

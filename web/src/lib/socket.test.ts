@@ -51,6 +51,8 @@ function setup() {
       console: (d) => events.push(`console:${d.lines.join(',')}`),
       status: (d) => events.push(`status:${d.state}`),
       error: (e) => events.push(`error:${e.message}`),
+      install: (d) => events.push(`install:${d.phase}${d.step != null ? `:${d.step}` : ''}`),
+      prompt: (d) => events.push(`prompt:${d.prompt.code}`),
       failedToOpen: () => failed++,
     },
   });
@@ -72,7 +74,10 @@ describe('ConsoleSocket', () => {
     ws.msg({ event: 'server.console', data: { server: 's1', seq: 0, lines: ['a', 'b'] } });
     ws.msg({ event: 'server.status', data: { server: 's1', state: 'running', previous: 'starting', at: 1 } });
     ws.msg({ event: 'error', data: { code: 'conflict', message: 'no' } });
-    expect(t.events).toEqual(['hello:offline', 'console:a,b', 'status:running', 'error:no']);
+    ws.msg({ event: 'server.install', data: { server: 's1', phase: 'step', step: 1, steps: 3, kind: 'download' } });
+    ws.msg({ event: 'server.prompt', data: { server: 's1', prompt: { url: 'https://x', code: 'AB-12', message: '' } } });
+    ws.msg({ event: 'something.new', data: {} });
+    expect(t.events).toEqual(['hello:offline', 'console:a,b', 'status:running', 'error:no', 'install:step:1', 'prompt:AB-12']);
     expect(t.statuses.at(-1)).toEqual(['connected', undefined]);
     expect(t.s.send({ type: 'power', action: 'start' })).toBe(true);
     expect(JSON.parse(ws.sent[0])).toEqual({ type: 'power', action: 'start' });

@@ -1,6 +1,6 @@
 import { Backoff } from './backoff';
 import type { ApiErrorBody } from './api';
-import type { PowerAction, ServerState, Stats } from './types';
+import type { InstallEvent, PowerAction, Prompt, ServerState, Stats } from './types';
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
@@ -11,7 +11,9 @@ export interface ConsoleHandlers {
   missed?(data: { lines: number }): void;
   status?(data: { server: string; state: ServerState; previous: ServerState; at: number; reason?: string }): void;
   stats?(data: { server: string; stats: Stats }): void;
-  install?(data: { server: string; phase: string; message?: string }): void;
+  install?(data: InstallEvent): void;
+  /** A running server asks the user to act (sign in with a code). */
+  prompt?(data: { server: string; prompt: Prompt }): void;
   error?(data: ApiErrorBody): void;
   connection?(status: ConnectionStatus, retryInMs?: number): void;
   /** The socket failed before opening: maybe the session is gone. */
@@ -125,6 +127,9 @@ export class ConsoleSocket {
         break;
       case 'server.install':
         h.install?.(d);
+        break;
+      case 'server.prompt':
+        h.prompt?.(d);
         break;
       case 'error':
         h.error?.(d);

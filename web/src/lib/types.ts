@@ -46,14 +46,51 @@ export interface Server {
   permissions?: string[];
   /** The owner's user id, or null. */
   owner?: string | null;
+  description?: string;
+  limits?: Limits;
+  /** The last install, or null when there was none. */
+  install?: InstallStatus | null;
+}
+
+export type VariableType = 'string' | 'integer' | 'boolean' | 'enum' | 'secret';
+
+/** A variable's rules; every rule that is set must hold (the server is the authority). */
+export interface VariableRules {
+  required?: boolean;
+  min?: number | null;
+  max?: number | null;
+  min_length?: number | null;
+  max_length?: number | null;
+  /** Must match the whole value. */
+  regex?: string | null;
+  one_of?: string[];
 }
 
 export interface TemplateVariable {
   key: string;
+  env?: string | null;
   name: string;
   description: string;
+  type: VariableType;
   default: string;
-  pattern?: string | null;
+  user_viewable: boolean;
+  user_editable: boolean;
+  rules: VariableRules;
+}
+
+export type PortProtocol = 'tcp' | 'udp' | 'tcp_udp';
+
+export interface PortSpec {
+  name: string;
+  protocol: PortProtocol;
+  default?: number | null;
+  offset: number;
+}
+
+export interface PromptPattern {
+  url_regex: string;
+  code_regex?: string | null;
+  message: string;
 }
 
 export interface Template {
@@ -61,8 +98,112 @@ export interface Template {
   name: string;
   game: string;
   description: string;
-  default_port: number;
+  category: string;
+  tags: string[];
+  startup: {
+    command: string[];
+    shell: boolean;
+    done: unknown[];
+    stop: unknown;
+    stop_timeout_secs: number;
+    restart_exit_codes: number[];
+  };
   variables: TemplateVariable[];
+  ports: PortSpec[];
+  install: { type: string; [k: string]: unknown }[];
+  config_files: unknown[];
+  env: Record<string, string>;
+  runtimes: { native: boolean; docker?: { name: string; image: string }[] };
+  requirements: { binaries?: string[]; min_memory_mb?: number | null; java?: number | null; docker: boolean };
+  prompts: PromptPattern[];
+  origin: 'built_in' | 'custom';
+}
+
+/** A variable as the startup settings show it, with this server's value. */
+export interface StartupVariable extends TemplateVariable {
+  env: string;
+  value: string;
+  /** Whether the caller may change it. */
+  editable: boolean;
+}
+
+export interface Startup {
+  template: { id: string; name: string };
+  /** The startup command with the values filled in, secrets masked. */
+  command: string;
+  variables: StartupVariable[];
+  ports: { name: string; protocol: PortProtocol; port: number }[];
+  auto_start: boolean;
+  restart: RestartPolicy;
+  limits: Limits;
+}
+
+export interface Limits {
+  memory_mb: number;
+  disk_mb: number;
+  cpu_percent: number;
+}
+
+export type InstallState = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface InstallStatus {
+  state: InstallState;
+  started_at: number;
+  finished_at?: number | null;
+  error?: string | null;
+}
+
+/** Something the user must do outside Garrison: open `url`, enter `code`. */
+export interface Prompt {
+  url: string;
+  code?: string | null;
+  message: string;
+}
+
+export type InstallPhase = 'started' | 'step' | 'progress' | 'prompt' | 'finished' | 'failed' | 'cancelled';
+
+export interface InstallEvent {
+  server: string;
+  phase: InstallPhase;
+  message?: string | null;
+  step?: number | null;
+  steps?: number | null;
+  kind?: string | null;
+  bytes?: number | null;
+  total_bytes?: number | null;
+  percent?: number | null;
+  prompt?: Prompt | null;
+}
+
+export interface ImportReport {
+  format: string;
+  source_name: string;
+  unmapped: string[];
+  notes: string[];
+  requires_docker: boolean;
+}
+
+export interface ImportResult {
+  template: Template;
+  format: 'toml' | 'json' | 'egg';
+  report: ImportReport | null;
+  saved: boolean;
+}
+
+export interface TemplateRepo {
+  id: string;
+  location: string;
+  kind: string;
+  added_at: number;
+  synced_at: number | null;
+  sync_error: string | null;
+  template_count: number;
+}
+
+export interface RepoSyncResult {
+  repo: TemplateRepo | null;
+  sync: { imported: string[]; skipped: [string, string][] } | null;
+  error?: string;
 }
 
 export interface User {
