@@ -73,11 +73,12 @@ impl Installer {
             let mut ev = self.event(InstallPhase::Step, i, total, step.kind());
             ev.message = Some(describe(step));
             self.send(ev).await;
-            self.console.marker(format!(
-                "install step {} of {total}: {}",
+            // Shown in the console beside the install's own output.
+            self.console.push(vec![format!(
+                "[Garrison] install step {} of {total}: {}",
                 i + 1,
                 describe(step)
-            ));
+            )]);
             match self.step(i, total, step).await {
                 Ok(()) => {}
                 Err(StepError::Cancelled) => return Outcome::Cancelled,
@@ -285,7 +286,8 @@ impl Installer {
         })
         .await?;
         let client = http_client(&self.config.install)?;
-        self.console.marker(format!("downloading {}", req.url));
+        self.console
+            .push(vec![format!("[Garrison] downloading {}", req.url)]);
         let events = self.events.clone();
         let base = self.event(InstallPhase::Progress, i, total, kind);
         let mut last = Instant::now() - PROGRESS_EVERY;
@@ -587,7 +589,8 @@ impl Installer {
         let jar = server["url"]
             .as_str()
             .ok_or_else(|| format!("Minecraft {id} has no server download"))?;
-        self.console.marker(format!("Minecraft {id}: {jar}"));
+        self.console
+            .push(vec![format!("[Garrison] Minecraft {id}: {jar}")]);
         Ok(self.download_request(
             jar,
             server["size"].as_u64(),
@@ -646,8 +649,10 @@ impl Installer {
         let url = dl["url"]
             .as_str()
             .ok_or_else(|| format!("{project} {version}: the build has no server download"))?;
-        self.console
-            .marker(format!("{project} {version} build {}: {url}", chosen["id"]));
+        self.console.push(vec![format!(
+            "[Garrison] {project} {version} build {}: {url}",
+            chosen["id"]
+        )]);
         Ok(self.download_request(
             url,
             dl["size"].as_u64(),

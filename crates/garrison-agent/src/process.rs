@@ -77,6 +77,23 @@ fn resolve_program(name: &str, cwd: &Path) -> io::Result<PathBuf> {
     ))
 }
 
+/// The programs in `names` this node does not have (absolute paths that are not an
+/// executable file, bare names not found on the node's PATH). Blocking.
+pub(crate) fn missing_programs(names: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|n| {
+            if n.starts_with('/') {
+                !std::fs::metadata(n.as_str())
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            } else {
+                resolve_program(n, Path::new("/")).is_err()
+            }
+        })
+        .cloned()
+        .collect()
+}
+
 /// Send `signal` to the process group `pgid`. False when no such group exists.
 pub(crate) fn signal_group(pgid: i32, signal: Signal) -> bool {
     if pgid <= 1 {

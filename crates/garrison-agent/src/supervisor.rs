@@ -427,6 +427,14 @@ impl Actor {
         }
         self.set_state(ServerState::Installing, "install requested", None)
             .await;
+        if let Err(e) = self.check_requirements().await {
+            let _ = reply.send(Ok(()));
+            let mut started = InstallEvent::new(self.shared.id.clone(), InstallPhase::Started);
+            started.steps = u32::try_from(self.spec.install.len()).ok();
+            let _ = self.events.send(Event::Install(started)).await;
+            self.install_failed(e.to_string()).await;
+            return;
+        }
         let mut started = InstallEvent::new(self.shared.id.clone(), InstallPhase::Started);
         started.steps = u32::try_from(self.spec.install.len()).ok();
         let _ = self.events.send(Event::Install(started)).await;
@@ -476,6 +484,24 @@ impl Actor {
         }
     }
 
+    /// The programs the spec needs are on this node, or an error naming the missing ones.
+    async fn check_requirements(&self) -> Result<(), AgentError> {
+        let needed = self.spec.requires.clone();
+        if needed.is_empty() {
+            return Ok(());
+        }
+        let missing =
+            tokio::task::spawn_blocking(move || crate::process::missing_programs(&needed)).await?;
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(AgentError::Task(format!(
+                "this node does not have {} (install the game's server there first)",
+                missing.join(", ")
+            )))
+        }
+    }
+
     /// Patch the config files now. Blocking work in `spawn_blocking`.
     async fn apply_config(&self, files: Vec<garrison_proto::ConfigFile>) -> Result<(), NodeError> {
         if files.is_empty() {
@@ -491,6 +517,7 @@ impl Actor {
     /// Before a start: config files patched, and `java` resolved to the node's Java of
     /// the version the template asks for. Returns the argv to run.
     async fn prepare_start(&mut self) -> Result<Vec<String>, AgentError> {
+        self.check_requirements().await?;
         self.apply_config(self.spec.config_files.clone())
             .await
             .map_err(|e| AgentError::Task(format!("config file {e}")))?;

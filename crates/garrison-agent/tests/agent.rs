@@ -57,6 +57,7 @@ fn sh(id: &str, script: &str) -> RunSpec {
         restart_exit_codes: vec![],
         java: None,
         prompts: vec![],
+        requires: vec![],
         stop: StopMethod::Signal {
             signal: StopSignal::Term,
         },

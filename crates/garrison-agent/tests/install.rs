@@ -68,6 +68,7 @@ fn spec(id: &str, script: &str) -> RunSpec {
         restart_exit_codes: vec![],
         java: None,
         prompts: vec![],
+        requires: vec![],
     }
 }
 
@@ -543,5 +544,33 @@ async fn an_egg_script_that_needs_a_container_fails_clearly_on_a_native_node() {
             .unwrap()
             .contains("ghcr.io/pelican-eggs/installers:debian")
     );
+    h.agent.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_programs_fail_the_install_and_the_start_by_name() {
+    let mut h = harness(|_, _| {});
+    let mut s = spec("req", "true");
+    s.requires = vec![
+        "/bin/sh".into(),
+        "/usr/games/no-such-game".into(),
+        "no-such-tool-xyz".into(),
+    ];
+    s.install = vec![command("echo never > never.txt", 60)];
+    let id = ServerId::from("req");
+    h.agent.register(s.clone()).await.unwrap();
+    h.agent.install(&id).await.unwrap();
+    let end = h.install_end().await;
+    assert_eq!(end.phase, InstallPhase::Failed);
+    let msg = end.message.unwrap();
+    assert!(
+        msg.contains("/usr/games/no-such-game, no-such-tool-xyz"),
+        "{msg}"
+    );
+    assert!(!msg.contains("/bin/sh"), "{msg}");
+    assert!(!h.dir("req").join("never.txt").exists());
+    h.agent.power(&id, PowerAction::Start).await.unwrap_err();
+    let crashed = h.until(ServerState::Crashed).await;
+    assert!(crashed.reason.unwrap().contains("no-such-game"));
     h.agent.shutdown().await;
 }

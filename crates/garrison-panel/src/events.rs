@@ -89,6 +89,31 @@ pub fn spec_for(state: &AppState, r: &ServerRecord) -> Result<garrison_proto::Ru
     t.resolve(&state.config.resolve, &settings(r))
 }
 
+/// Hand the node the current spec of every server whose template `changed` says changed
+/// (after templates were replaced or synced): they run it from their next start or
+/// install. A server that no longer resolves keeps its old spec, with a warning.
+pub async fn reregister_servers(state: &AppState, changed: impl Fn(&str) -> bool) {
+    let servers = match state.store.list_servers().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list servers to update their templates");
+            return;
+        }
+    };
+    for r in servers.iter().filter(|r| changed(&r.template)) {
+        match spec_for(state, r) {
+            Ok(spec) => {
+                if let Err(e) = state.node.register(spec).await {
+                    tracing::warn!(server = %r.id, error = %e, "node refused the updated template");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(server = %r.id, error = %e, "server does not resolve with its updated template")
+            }
+        }
+    }
+}
+
 /// The parts of a record a template resolution reads.
 pub fn settings(r: &ServerRecord) -> ServerSettings<'_> {
     ServerSettings {

@@ -4,10 +4,14 @@
 //! slows the game server or other readers.
 
 use axum::extract::ws::Utf8Bytes;
-use garrison_proto::{Event, ServerId};
+use garrison_proto::{Event, InstallEvent, InstallPhase, Prompt, ServerId, ServerState};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
+
+/// Sign-in codes expire; an older prompt is not shown to a client that joins later.
+const PROMPT_FRESH: Duration = Duration::from_secs(15 * 60);
 
 /// Frames buffered per server before the slowest reader starts losing them. A console
 /// frame holds up to a few hundred lines, so this is tens of thousands of lines.
@@ -23,6 +27,22 @@ pub struct Frame {
 #[derive(Default)]
 pub struct Hub {
     channels: Mutex<HashMap<ServerId, broadcast::Sender<Frame>>>,
+    /// What a client that connects mid-way must still see: the install's last step or
+    /// progress, and a sign-in prompt not yet answered.
+    pending: Mutex<HashMap<ServerId, Pending>>,
+}
+
+#[derive(Default, Clone)]
+struct Pending {
+    install: Option<InstallEvent>,
+    prompt: Option<(Prompt, Instant)>,
+}
+
+/// The parts of `Pending` a `hello` carries.
+#[derive(Debug, Clone, Default)]
+pub struct Catchup {
+    pub install: Option<InstallEvent>,
+    pub prompt: Option<Prompt>,
 }
 
 impl Hub {
@@ -37,8 +57,76 @@ impl Hub {
         self.sender(id).subscribe()
     }
 
+    /// The install step and open prompt a client joining now needs to be told.
+    pub fn catchup(&self, id: &ServerId) -> Catchup {
+        let map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(p) = map.get(id) else {
+            return Catchup::default();
+        };
+        Catchup {
+            install: p.install.clone(),
+            prompt: p
+                .prompt
+                .as_ref()
+                .filter(|(_, at)| at.elapsed() < PROMPT_FRESH)
+                .map(|(prompt, _)| prompt.clone()),
+        }
+    }
+
+    fn remember(&self, event: &Event) {
+        let mut map = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            Event::Install(i) => {
+                let p = map.entry(i.server.clone()).or_default();
+                match i.phase {
+                    InstallPhase::Started => {
+                        p.install = Some(i.clone());
+                        p.prompt = None;
+                    }
+                    InstallPhase::Step => p.install = Some(i.clone()),
+                    // A progress event keeps the step's description.
+                    InstallPhase::Progress => {
+                        let message = p.install.as_ref().and_then(|s| s.message.clone());
+                        p.install = Some(InstallEvent {
+                            message: i.message.clone().or(message),
+                            ..i.clone()
+                        });
+                    }
+                    InstallPhase::Prompt => {
+                        if let Some(prompt) = &i.prompt {
+                            p.prompt = Some((prompt.clone(), Instant::now()));
+                        }
+                    }
+                    InstallPhase::Finished | InstallPhase::Failed | InstallPhase::Cancelled => {
+                        p.install = None;
+                        p.prompt = None;
+                    }
+                }
+            }
+            Event::Prompt(e) => {
+                map.entry(e.server.clone()).or_default().prompt =
+                    Some((e.prompt.clone(), Instant::now()));
+            }
+            // The process that asked is gone: its prompt with it.
+            Event::Status(s) if matches!(s.state, ServerState::Offline | ServerState::Crashed) => {
+                if let Some(p) = map.get_mut(&s.server)
+                    && p.install.is_none()
+                {
+                    p.prompt = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Serialize and send `event` to the server's subscribers, if there are any.
     pub fn publish(&self, event: &Event) {
+        if matches!(
+            event,
+            Event::Install(_) | Event::Prompt(_) | Event::Status(_)
+        ) {
+            self.remember(event);
+        }
         let tx = {
             let map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
             match map.get(event.server()) {
@@ -66,5 +154,7 @@ impl Hub {
     pub fn remove(&self, id: &ServerId) {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(id);
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.remove(id);
     }
 }

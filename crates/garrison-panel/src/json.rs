@@ -53,6 +53,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             message: format!("malformed JSON: {e}"),
             field: None,
         })?;
+    from_value(value)
+}
+
+/// A JSON value already read into `T`, with the same error mapping as `parse_json`.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();

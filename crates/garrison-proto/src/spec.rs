@@ -33,12 +33,16 @@ pub struct RunSpec {
     #[serde(default)]
     pub restart_exit_codes: Vec<i32>,
     /// Smallest Java major version: a command (or install command) whose program is
-    /// `java` runs the node's newest Java of at least this version.
+    /// `java` runs the node's oldest Java that is at least this version (the closest match).
     #[serde(default)]
     pub java: Option<u32>,
     /// Console lines that ask the user to act (sign in with a code).
     #[serde(default)]
     pub prompts: Vec<PromptPattern>,
+    /// Programs the node must have (absolute, or found on its PATH) before an install
+    /// or a start; missing ones fail it with their names.
+    #[serde(default)]
+    pub requires: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -204,7 +204,7 @@ pub struct Requirements {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_memory_mb: Option<u64>,
     /// Smallest Java major version; a command whose program is `java` runs the node's
-    /// newest Java of at least this version.
+    /// oldest installed Java that is at least this version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub java: Option<u32>,
     /// Runs only where a container engine is available (an imported egg's install).

@@ -1219,3 +1219,111 @@ async fn installs_refuse_private_addresses_unless_allowed() {
     }
     assert!(fx.seen().is_empty(), "nothing reached the fixture server");
 }
+
+#[tokio::test]
+async fn extra_ports_are_reserved_and_memory_limits_respect_the_game() {
+    let s = setup().await;
+    let g = &s.g;
+    let port = free_port();
+    let v = g
+        .create(json!({"name": "V1", "template": "valheim", "port": port,
+            "variables": {"password": "secret123"}}))
+        .await;
+    let first = v["id"].as_str().unwrap().to_owned();
+    // the query port (+1) belongs to the first server
+    let (st, v) = g
+        .call(
+            "POST",
+            "/api/servers",
+            Some(
+                json!({"name": "V2", "template": "valheim", "port": port + 1,
+                "variables": {"password": "secret123"}}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "port");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(&first),
+        "{v}"
+    );
+    let (st, v) = g
+        .call(
+            "POST",
+            "/api/servers",
+            Some(json!({"name": "V3", "template": "valheim", "port": 65535,
+                "variables": {"password": "secret123"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "port");
+    // below the game's minimum memory
+    let (st, v) = g
+        .call(
+            "POST",
+            "/api/servers",
+            Some(
+                json!({"name": "Small", "template": "minecraft-vanilla", "port": free_port(),
+                "limits": {"memory_mb": 512}}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "limits.memory_mb");
+    let (st, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/servers/{first}"),
+            Some(json!({"limits": {"memory_mb": 1024}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "limits.memory_mb");
+}
+
+#[tokio::test]
+async fn a_client_joining_mid_install_is_told_the_step_and_the_open_prompt() {
+    let s = setup().await;
+    let g = &s.g;
+    let t = json!({
+        "id": "signin", "name": "Sign-in", "game": "test",
+        "ports": [{"name": "game", "default": 28500}],
+        "startup": {"command": ["/bin/true"], "stop": {"type": "signal", "signal": "SIGTERM"}, "stop_timeout_secs": 5},
+        "env": {"PATH": "/usr/bin:/bin"},
+        "prompts": [{"url_regex": "(https://\\S+/device/verify\\S*)", "code_regex": "code:\\s+([A-Z0-9-]+)", "message": "Sign in"}],
+        "install": [{"type": "command", "shell": true, "timeout_secs": 120,
+            "command": ["echo 'Visit https://oauth.accounts.hytale.com/oauth2/device/verify?user_code=LATE-1234'; echo 'Authorization code: LATE-1234'; sleep 60"]}]
+    });
+    let (st, v) = g.call("POST", "/api/templates", Some(t)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let v = g
+        .create(json!({"name": "Late", "template": "signin", "port": free_port()}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    g.wait_log(&id, "Authorization code: LATE-1234", T).await;
+    // this client was not there when it happened
+    let mut ws = g.ws(&id).await;
+    let hello = ws.until(T, |m| m["event"] == "hello").await;
+    let d = &hello["data"];
+    assert_eq!(d["state"], "installing", "{hello}");
+    assert_eq!(d["install"]["phase"], "step", "{hello}");
+    assert_eq!(d["install"]["kind"], "command");
+    assert_eq!(d["install"]["steps"], 1);
+    assert_eq!(d["prompt"]["code"], "LATE-1234", "{hello}");
+    let lines = g.logs(&id, 50).await;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("[Garrison] install step 1 of 1: run ")),
+        "the step shows in the console: {lines:?}"
+    );
+    g.call("POST", &format!("/api/servers/{id}/install/cancel"), None)
+        .await;
+    let install = install_outcome(g, &id).await;
+    assert_eq!(install["state"], "cancelled");
+    // after the install the prompt is gone
+    let mut ws = g.ws(&id).await;
+    let hello = ws.until(T, |m| m["event"] == "hello").await;
+    assert!(hello["data"]["prompt"].is_null(), "{hello}");
+    assert!(hello["data"]["install"].is_null(), "{hello}");
+}

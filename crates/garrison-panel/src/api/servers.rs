@@ -144,36 +144,89 @@ fn check_limits(l: Limits) -> Result<Limits, ApiError> {
     Ok(l)
 }
 
+/// A memory limit below what the game needs is refused (0 = no limit is fine).
+fn check_min_memory(t: &garrison_proto::Template, l: &Limits) -> Result<(), ApiError> {
+    if let Some(min) = t.requirements.min_memory_mb
+        && l.memory_mb != 0
+        && l.memory_mb < min
+    {
+        return Err(ApiError::invalid(
+            "limits.memory_mb",
+            format!("{} needs at least {min} MB of memory", t.name),
+        ));
+    }
+    Ok(())
+}
+
 fn check_port(port: i64) -> Result<u16, ApiError> {
     Ok(in_range("port", port, 1, 65_535)? as u16)
 }
 
-/// Two servers on one node cannot share a port.
-async fn check_port_free(state: &AppState, port: u16, except: Option<&ServerId>) -> ApiResult<()> {
-    for s in state.store.list_servers().await? {
-        if s.port == port && Some(&s.id) != except {
-            return Err(ApiError::invalid(
+/// The ports a server of `template` at `port` takes: its allocation and the extra
+/// ports at their offsets. Past 65535 is 422 naming `port`.
+fn ports_taken(template: Option<&garrison_proto::Template>, port: u16) -> ApiResult<Vec<u16>> {
+    let mut out = vec![port];
+    for p in template.map(|t| &t.ports[..]).unwrap_or(&[]).iter().skip(1) {
+        let extra = port.checked_add(p.offset).ok_or_else(|| {
+            ApiError::invalid(
                 "port",
                 format!(
-                    "port {port} is already used by server {} ({})",
-                    s.name, s.id
+                    "port {port} leaves no room for its {} port at +{}",
+                    p.name, p.offset
                 ),
+            )
+        })?;
+        out.push(extra);
+    }
+    Ok(out)
+}
+
+/// Every port in use by the node's servers (extra ports included), with who uses it.
+async fn used_ports(state: &AppState, except: Option<&ServerId>) -> ApiResult<Vec<(u16, String)>> {
+    let mut used = Vec::new();
+    for s in state.store.list_servers().await? {
+        if Some(&s.id) == except {
+            continue;
+        }
+        let t = state.templates.get(&s.template);
+        let ports = ports_taken(t.as_ref().map(|c| &c.template), s.port).unwrap_or(vec![s.port]);
+        for p in ports {
+            used.push((p, format!("{} ({})", s.name, s.id)));
+        }
+    }
+    Ok(used)
+}
+
+/// Two servers on one node cannot share a port, their extra ports included.
+async fn check_port_free(
+    state: &AppState,
+    template: &garrison_proto::Template,
+    port: u16,
+    except: Option<&ServerId>,
+) -> ApiResult<()> {
+    let used = used_ports(state, except).await?;
+    for p in ports_taken(Some(template), port)? {
+        if let Some((_, who)) = used.iter().find(|(u, _)| *u == p) {
+            return Err(ApiError::invalid(
+                "port",
+                format!("port {p} is already used by server {who}"),
             ));
         }
     }
     Ok(())
 }
 
-async fn free_port_from(state: &AppState, start: u16) -> ApiResult<u16> {
-    let used: Vec<u16> = state
-        .store
-        .list_servers()
-        .await?
-        .iter()
-        .map(|s| s.port)
-        .collect();
+async fn free_port_from(
+    state: &AppState,
+    template: &garrison_proto::Template,
+    start: u16,
+) -> ApiResult<u16> {
+    let used = used_ports(state, None).await?;
     (start..=u16::MAX)
-        .find(|p| !used.contains(p))
+        .find(|p| {
+            ports_taken(Some(template), *p)
+                .is_ok_and(|ps| ps.iter().all(|q| !used.iter().any(|(u, _)| u == q)))
+        })
         .ok_or_else(|| ApiError::invalid("port", "no free port left"))
 }
 
@@ -288,7 +341,15 @@ pub async fn create(
     authorize(&p, Permission::ServerCreate)?;
     let name = check_name(&req.name)?;
     let template = state.templates.require(&req.template)?;
-    if template.template.requirements.docker || !template.template.runtimes.native {
+    let needs_container = template
+        .template
+        .install
+        .iter()
+        .any(|s| s.needs_container());
+    if template.template.requirements.docker
+        || needs_container
+        || !template.template.runtimes.native
+    {
         return Err(ApiError::invalid(
             "template",
             format!(
@@ -300,13 +361,16 @@ pub async fn create(
     template.validate(&req.variables)?;
     let description = check_description(req.description.as_deref().unwrap_or(""))?;
     let limits = check_limits(req.limits.unwrap_or_default())?;
+    check_min_memory(&template.template, &limits)?;
     let port = match req.port {
         Some(p) => {
             let port = check_port(p)?;
-            check_port_free(&state, port, None).await?;
+            check_port_free(&state, &template.template, port, None).await?;
             port
         }
-        None => free_port_from(&state, default_port(&template.template)).await?,
+        None => {
+            free_port_from(&state, &template.template, default_port(&template.template)).await?
+        }
     };
     let restart = match &req.restart {
         Some(r) => r.apply(&RestartPolicy::default())?,
@@ -400,7 +464,8 @@ pub async fn update(
     }
     if let Some(port) = req.port {
         r.port = check_port(port)?;
-        check_port_free(&state, r.port, Some(&r.id)).await?;
+        let t = state.templates.require(&r.template)?;
+        check_port_free(&state, &t.template, r.port, Some(&r.id)).await?;
     }
     if let Some(vars) = req.variables {
         r.variables = merged_variables(&state, &p, &r, vars)?;
@@ -410,6 +475,8 @@ pub async fn update(
     }
     if let Some(l) = req.limits {
         r.limits = check_limits(l)?;
+        let t = state.templates.require(&r.template)?;
+        check_min_memory(&t.template, &r.limits)?;
     }
     if let Some(a) = req.auto_start {
         r.auto_start = a;

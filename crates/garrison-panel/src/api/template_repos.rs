@@ -87,6 +87,9 @@ async fn sync_one(state: &AppState, rid: &str) -> ApiResult<Value> {
     let built_in = state.templates.built_in_ids();
     let result = library::sync_repo(&state.store, &state.config.data_dir, &repo, &built_in).await;
     library::reload(&state.templates, &state.store).await?;
+    if let Ok(report) = &result {
+        crate::events::reregister_servers(state, |t| report.imported.iter().any(|i| i == t)).await;
+    }
     let repo = state.store.get_template_repo(rid).await?;
     Ok(match result {
         Ok(report) => json!({"repo": repo, "sync": report}),
@@ -94,7 +97,8 @@ async fn sync_one(state: &AppState, rid: &str) -> ApiResult<Value> {
     })
 }
 
-/// Permission: admin.templates. Its templates go too, except those servers still use.
+/// Permission: admin.templates. Its templates go too; refused (409) while servers use any
+/// of them.
 #[utoipa::path(delete, path = "/api/template-repos/{rid}", tag = "templates", summary = "Remove a template repository", params(("rid" = String, Path, description = "Repository id")), responses((status = 204, description = "Removed"), (status = 409, description = "Servers use its templates")))]
 pub async fn remove(
     State(state): State<AppState>,

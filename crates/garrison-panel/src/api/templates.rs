@@ -21,10 +21,30 @@ use std::collections::HashMap;
 /// Import bodies may carry a large install script.
 pub const IMPORT_BODY_BYTES: usize = 1024 * 1024;
 
-fn view(c: &Compiled) -> Value {
+/// A template as the API shows it, with its `origin`. Secret defaults are for admins
+/// only (a template author may put a shared password there).
+fn view(c: &Compiled, p: &Principal) -> Value {
     let mut v = json!(c.template);
     v["origin"] = json!(c.origin);
+    if !p.user.is_admin
+        && let Some(vars) = v["variables"].as_array_mut()
+    {
+        for var in vars {
+            if var["type"] == "secret" {
+                var["default"] = json!("");
+            }
+        }
+    }
     v
+}
+
+/// A template body: the model, and `origin` as `GET` shows it (ignored), so what was
+/// read can be sent back.
+fn template_body(mut body: Value) -> ApiResult<Template> {
+    if let Some(o) = body.as_object_mut() {
+        o.remove("origin");
+    }
+    crate::json::from_value(body)
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -36,7 +56,7 @@ fn not_found(id: &str) -> ApiError {
 pub async fn list(State(state): State<AppState>, p: Principal) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::TemplateRead)?;
     Ok(Json(Value::Array(
-        state.templates.all().iter().map(|c| view(c)).collect(),
+        state.templates.all().iter().map(|c| view(c, &p)).collect(),
     )))
 }
 
@@ -49,7 +69,7 @@ pub async fn get(
 ) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::TemplateRead)?;
     let c = state.templates.get(&tid).ok_or_else(|| not_found(&tid))?;
-    Ok(Json(view(&c)))
+    Ok(Json(view(&c, &p)))
 }
 
 /// Permission: template.read. `?format=toml` (default) or `json`.
@@ -124,21 +144,7 @@ async fn save(state: &AppState, template: Template, replace: bool) -> ApiResult<
     library::bump_revision(&state.store).await?;
     // Servers made from it run the new version from their next start or install.
     if replace {
-        for r in state.store.list_servers().await? {
-            if r.template != id {
-                continue;
-            }
-            match crate::events::spec_for(state, &r) {
-                Ok(spec) => {
-                    if let Err(e) = state.node.register(spec).await {
-                        tracing::warn!(server = %r.id, error = %e, "node refused the updated template");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(server = %r.id, error = %e, "server does not resolve with the updated template")
-                }
-            }
-        }
+        crate::events::reregister_servers(state, |t| t == id).await;
     }
     Ok(compiled)
 }
@@ -149,9 +155,10 @@ pub async fn create(
     State(state): State<AppState>,
     ClientIp(client_ip): ClientIp,
     p: Principal,
-    ApiJson(template): ApiJson<Template>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorize(&p, Permission::AdminTemplates)?;
+    let template = template_body(body)?;
     let c = save(&state, template, false).await?;
     audit(
         &state,
@@ -161,7 +168,7 @@ pub async fn create(
         &c.template.id,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(view(&c))))
+    Ok((StatusCode::CREATED, Json(view(&c, &p))))
 }
 
 /// Permission: admin.templates
@@ -171,9 +178,10 @@ pub async fn replace(
     ClientIp(client_ip): ClientIp,
     p: Principal,
     Path(tid): Path<String>,
-    ApiJson(template): ApiJson<Template>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     authorize(&p, Permission::AdminTemplates)?;
+    let template = template_body(body)?;
     if template.id != tid {
         return Err(ApiError::invalid(
             "id",
@@ -182,7 +190,7 @@ pub async fn replace(
     }
     let c = save(&state, template, true).await?;
     audit(&state, &p, &client_ip.to_string(), "template.update", &tid).await?;
-    Ok(Json(view(&c)))
+    Ok(Json(view(&c, &p)))
 }
 
 /// Permission: admin.templates
@@ -252,7 +260,7 @@ pub async fn import(
         let c = Compiled::new(template, Origin::Custom)
             .map_err(|m| ApiError::invalid("template", m))?;
         return Ok(Json(
-            json!({"template": view(&c), "format": format, "report": report, "saved": false}),
+            json!({"template": view(&c, &p), "format": format, "report": report, "saved": false}),
         ));
     }
     let replace = req.replace && state.templates.get(&template.id).is_some();
@@ -266,7 +274,7 @@ pub async fn import(
     )
     .await?;
     Ok(Json(
-        json!({"template": view(&c), "format": format, "report": report, "saved": true}),
+        json!({"template": view(&c, &p), "format": format, "report": report, "saved": true}),
     ))
 }
 

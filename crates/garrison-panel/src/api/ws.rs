@@ -2,8 +2,10 @@
 //! and stats; the client may send commands and power actions.
 //!
 //! Server → client frames are `proto::Event` JSON (`server.console`, `server.status`,
-//! `server.stats`, `server.install`) plus three of this socket's own:
-//! `hello` (current state and stats), `console.history` (recent lines and `next_seq`)
+//! `server.stats`, `server.install`, `server.prompt`) plus three of this socket's own:
+//! `hello` (current state and stats, the running install's last step or progress as
+//! `install`, and an unanswered sign-in `prompt`, so a client joining mid-way misses
+//! neither), `console.history` (recent lines and `next_seq`)
 //! and `console.missed` (`{"lines": n}` this client lost because it read too slowly).
 //! Errors come as `{"event": "error", "data": {...the API error object...}}`.
 //! Client → server: `{"type": "command", "command": "..."}` and
@@ -286,9 +288,11 @@ impl Session {
     async fn hello(&self) -> Utf8Bytes {
         let state = self.state.node.state(&self.id).await.ok();
         let stats = self.state.node.stats(&self.id).await.ok();
-        json!({"event": "hello", "data": {"server": self.id, "state": state, "stats": stats}})
-            .to_string()
-            .into()
+        let catchup = self.state.hub.catchup(&self.id);
+        json!({"event": "hello", "data": {"server": self.id, "state": state, "stats": stats,
+            "install": catchup.install, "prompt": catchup.prompt}})
+        .to_string()
+        .into()
     }
 
     /// Each message is checked like its REST twin (`do_command`, `do_power`), against

@@ -92,6 +92,11 @@ pub fn check_template(t: &Template) -> Result<(), String> {
     for a in &t.startup.command {
         placeholders("startup.command", a)?;
     }
+    if let garrison_proto::StopMethod::Command { command } = &t.startup.stop
+        && (command.trim().is_empty() || command.contains(['\n', '\r']))
+    {
+        return Err("startup.stop: the stop command must be one non-empty line".into());
+    }
     if t.startup.stop_timeout_secs == 0 || t.startup.stop_timeout_secs > 3600 {
         return Err("startup.stop_timeout_secs must be 1 to 3600".into());
     }
@@ -110,6 +115,23 @@ pub fn check_template(t: &Template) -> Result<(), String> {
         let mut step = step.clone();
         if matches!(&step, InstallStep::Command { command, .. } if command.is_empty()) {
             return Err(format!("install step {}: the command is empty", i + 1));
+        }
+        // Paths stay inside the server directory (values filled in later are checked
+        // again by the node's sandbox).
+        let paths: Vec<&String> = match &step {
+            InstallStep::Download { dest, .. } => vec![dest],
+            InstallStep::Extract { archive, dest, .. } => vec![archive, dest],
+            InstallStep::Write { path, .. } => vec![path],
+            InstallStep::Mojang { dest, .. } | InstallStep::Papermc { dest, .. } => vec![dest],
+            _ => vec![],
+        };
+        for p in paths {
+            if p.starts_with('/') || p.split('/').any(|c| c == "..") || p.contains('\0') {
+                return Err(format!(
+                    "install step {}: path {p:?} must be relative to the server directory, without `..`",
+                    i + 1
+                ));
+            }
         }
         // Scripts read variables from the environment; their text is not rendered.
         if matches!(step, InstallStep::Script { .. }) {
@@ -226,6 +248,24 @@ default = "world"
                 "done",
             ),
             (|t| t.startup.shell = true, "one string"),
+            (
+                |t| {
+                    t.startup.stop = garrison_proto::StopMethod::Command {
+                        command: "stop\nop me".into(),
+                    }
+                },
+                "one non-empty line",
+            ),
+            (
+                |t| {
+                    t.install = vec![InstallStep::Write {
+                        path: "../outside".into(),
+                        content: String::new(),
+                        overwrite: false,
+                    }]
+                },
+                "without `..`",
+            ),
         ];
         for (break_it, want) in cases {
             let mut t = base();

@@ -257,6 +257,9 @@ pub async fn watch_revision(state: crate::AppState) {
             if let Err(e) = library::reload(&state.templates, &state.store).await {
                 tracing::warn!(error = %e, "cannot reload templates");
             }
+            // Which templates changed is not known here: every custom one may have.
+            let built_in = state.templates.built_in_ids();
+            crate::events::reregister_servers(&state, |t| !built_in.iter().any(|b| b == t)).await;
         }
     }
 }

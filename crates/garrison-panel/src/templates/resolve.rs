@@ -161,7 +161,7 @@ impl Compiled {
                 };
                 if let Err(e) = garrison_patch::check_setting(f.format, &rendered) {
                     return Err(ApiError::invalid(
-                        blame(&item.value),
+                        self.blame(&item.value),
                         format!("{} in {}: {e}", item.key, f.path),
                     ));
                 }
@@ -187,6 +187,7 @@ impl Compiled {
             restart_exit_codes: t.startup.restart_exit_codes.clone(),
             java: t.requirements.java,
             prompts: t.prompts.clone(),
+            requires: t.requirements.binaries.clone(),
         })
     }
 }
@@ -206,12 +207,19 @@ fn done_regex(done: &[DonePattern]) -> Option<String> {
     Some(parts.join("|"))
 }
 
-/// The field a bad rendered value is blamed on: the first variable its text names.
-fn blame(value_template: &str) -> String {
-    value_template
-        .split("{{")
-        .nth(1)
-        .and_then(|rest| rest.split("}}").next())
-        .map(|k| format!("variables.{}", k.trim()))
-        .unwrap_or_else(|| "variables".into())
+impl Compiled {
+    /// The field a bad rendered value is blamed on: the first variable its text names,
+    /// `port` for the allocation, else `variables`.
+    fn blame(&self, value_template: &str) -> String {
+        for part in value_template.split("{{").skip(1) {
+            let key = part.split("}}").next().unwrap_or("").trim();
+            if self.variable(key).is_some() {
+                return format!("variables.{key}");
+            }
+            if key == "port" || key.starts_with("port_") {
+                return "port".into();
+            }
+        }
+        "variables".into()
+    }
 }
