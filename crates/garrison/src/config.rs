@@ -354,6 +354,26 @@ impl Config {
     }
 }
 
+/// For the commands that work straight on a data dir beside a running panel
+/// (`garrison user`, `garrison template`): its absolute path and its open store, with
+/// its garrison.toml and GARRISON_DATABASE_URL honoured.
+pub async fn open_data_dir(dir: &Path) -> Result<(PathBuf, garrison_panel::store::Store)> {
+    let data_dir =
+        std::path::absolute(dir).with_context(|| format!("bad data dir {}", dir.display()))?;
+    if !data_dir.join("garrison.db").exists() && !data_dir.join(CONFIG_FILE).exists() {
+        bail!(
+            "{} is not a Garrison data dir (no garrison.db or garrison.toml)",
+            data_dir.display()
+        );
+    }
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let cfg = Config::load(&data_dir, None, &env, false)?;
+    let store = garrison_panel::store::Store::open(&cfg.database_url)
+        .await
+        .context("cannot open the database (setting `database_url`)")?;
+    Ok((data_dir, store))
+}
+
 /// The key on the line of `text` that holds byte `offset`, for error messages.
 fn key_at(text: &str, offset: usize) -> Option<String> {
     let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);

@@ -2,8 +2,7 @@
 //! repository (or one) straight in the store, also while `garrison serve` runs: the
 //! panel notices the new template revision within seconds and reloads.
 
-use crate::config::Config;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use garrison_panel::store::Store;
 use garrison_panel::templates::{Templates, library};
@@ -41,20 +40,7 @@ enum TemplateCommand {
 }
 
 pub async fn run(args: TemplateArgs) -> Result<()> {
-    let data_dir = std::path::absolute(&args.data_dir)
-        .with_context(|| format!("bad data dir {}", args.data_dir.display()))?;
-    if !data_dir.join("garrison.db").exists() && !data_dir.join(crate::config::CONFIG_FILE).exists()
-    {
-        bail!(
-            "{} is not a Garrison data dir (no garrison.db or garrison.toml)",
-            data_dir.display()
-        );
-    }
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let cfg = Config::load(&data_dir, None, &env, false)?;
-    let store = Store::open(&cfg.database_url)
-        .await
-        .context("cannot open the database (setting `database_url`)")?;
+    let (data_dir, store) = crate::config::open_data_dir(&args.data_dir).await?;
     let result = act(&store, &data_dir, args.command).await;
     store.close().await;
     result

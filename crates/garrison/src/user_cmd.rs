@@ -3,7 +3,6 @@
 //! session and key from it, so ended sessions stop working at once, and open consoles
 //! close within seconds).
 
-use crate::config::Config;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use garrison_panel::auth::crypto;
@@ -63,20 +62,7 @@ enum UserCommand {
 }
 
 pub async fn run(args: UserArgs) -> Result<()> {
-    let data_dir = std::path::absolute(&args.data_dir)
-        .with_context(|| format!("bad data dir {}", args.data_dir.display()))?;
-    if !data_dir.join("garrison.db").exists() && !data_dir.join(crate::config::CONFIG_FILE).exists()
-    {
-        bail!(
-            "{} is not a Garrison data dir (no garrison.db or garrison.toml)",
-            data_dir.display()
-        );
-    }
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let cfg = Config::load(&data_dir, None, &env, false)?;
-    let store = Store::open(&cfg.database_url)
-        .await
-        .context("cannot open the database (setting `database_url`)")?;
+    let (_, store) = crate::config::open_data_dir(&args.data_dir).await?;
     let result = act(&store, args.command).await;
     store.close().await;
     result

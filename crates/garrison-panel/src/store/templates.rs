@@ -42,6 +42,25 @@ fn repo_from_row(row: &AnyRow) -> Result<TemplateRepo, StoreError> {
     })
 }
 
+async fn insert_template(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+    body: &str,
+    source: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO templates (id, body, source, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+    )
+    .bind(id)
+    .bind(body)
+    .bind(source)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn list_templates(&self) -> Result<Vec<StoredTemplate>, StoreError> {
         let rows = sqlx::query(
@@ -76,15 +95,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if res.rows_affected() == 0 {
-            sqlx::query(
-                "INSERT INTO templates (id, body, source, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-            )
-            .bind(id)
-            .bind(body)
-            .bind(source)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            insert_template(&mut tx, id, body, source, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -150,15 +161,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             if res.rows_affected() == 0 {
-                sqlx::query(
-                    "INSERT INTO templates (id, body, source, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
-                )
-                .bind(id)
-                .bind(body)
-                .bind(&source)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                insert_template(&mut tx, id, body, &source, now).await?;
             }
             count += 1;
         }
