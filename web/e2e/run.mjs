@@ -365,6 +365,7 @@ async function main() {
     await shot('startup-reinstalling');
     await page.click(tid('tab-console'));
     await consoleHas('Installing demo server...');
+    await consoleHas('[Garrison] install step 1 of 1: ');
     await visible(tid('install-panel'));
     await shot('console-installing');
     await consoleHas('Install complete', 30_000);
@@ -1252,7 +1253,7 @@ async function main() {
     }
   });
 
-  await step('a sign-in prompt during install shows its link and code; Cancel ends the install', async () => {
+  await step('a sign-in prompt during install shows its link and code, also on a page opened later; Cancel ends the install', async () => {
     // The install prints a device sign-in (like Hytale's downloader) and waits.
     const signin = {
       ...template('signin-demo', 'Sign-in demo', 27600, {}),
@@ -1285,8 +1286,18 @@ async function main() {
     if (!(await link.getAttribute('rel'))?.split(/\s+/).includes('noopener')) throw new Error('the link lacks rel=noopener');
     if ((await textOf(tid('prompt-code'))) !== 'ABCD-1234') throw new Error(`code ${await textOf(tid('prompt-code'))}`);
     await consoleHas('Enter code: ABCD-1234');
+    await consoleHas('[Garrison] install step 1 of 1: ');
     await visible(tid('install-panel'));
     await shot('install-prompt');
+    // A page opened after the prompt was printed learns the step and the prompt from
+    // the console socket's hello (the events themselves came before it).
+    await page.reload();
+    await badge('installing');
+    await waitText(tid('install-step'), 'Step 1 of 1: command');
+    await visible(tid('prompt-notice'));
+    await waitText(tid('prompt-message'), 'Sign in to download the game');
+    if ((await textOf(tid('prompt-code'))) !== 'ABCD-1234') throw new Error(`code after reload ${await textOf(tid('prompt-code'))}`);
+    if ((await page.getAttribute(tid('prompt-link'), 'href')) !== href) throw new Error('another link after reload');
     await page.click(tid('prompt-copy'));
     await waitText(tid('prompt-copy'), 'Copied');
     const copied = await page.evaluate(() => navigator.clipboard.readText());
@@ -1305,7 +1316,7 @@ async function main() {
     await shot('install-cancelled');
   });
 
-  await step('a running server asking for a sign-in shows the prompt; it goes when the server stops', async () => {
+  await step('a running server asking for a sign-in shows the prompt, also on a page opened later; it goes when the server stops', async () => {
     await visible(`${tid('connection-status')}[data-status="connected"]`);
     await page.click(tid('power-start'));
     await badge('running');
@@ -1322,6 +1333,11 @@ async function main() {
     const href = await page.getAttribute(tid('prompt-link'), 'href');
     if (!href?.endsWith('user_code=WXYZ-9876')) throw new Error(`link ${href}`);
     await shot('running-prompt');
+    // Opened afterwards, the page is told the open prompt by the hello.
+    await page.reload();
+    await badge('running');
+    await waitText(tid('prompt-notice'), 'The server asks you to sign in');
+    if ((await textOf(tid('prompt-code'))) !== 'WXYZ-9876') throw new Error(`code after reload ${await textOf(tid('prompt-code'))}`);
     await page.click(tid('power-stop'));
     await badge('offline');
     await page.locator(tid('prompt-notice')).waitFor({ state: 'detached', timeout: T });

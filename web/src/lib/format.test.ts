@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, formatPercent, formatPlayers, formatUptime } from './format';
+import { formatBytes, formatPercent, formatPlayers, formatUptime, safeLink } from './format';
 import { parsePort, parseWhole } from './forms';
 
 describe('format', () => {
@@ -42,5 +42,14 @@ describe('format', () => {
     expect(parsePort('')).toBeNull();
     expect(parseWhole('-3')).toBe(-3);
     expect(parseWhole('1.5')).toBeNull();
+  });
+});
+
+describe('safeLink', () => {
+  it('allows only web links', () => {
+    expect(safeLink('https://example.test/a?b=c')).toBe('https://example.test/a?b=c');
+    expect(safeLink('http://example.test/')).toBe('http://example.test/');
+    expect(safeLink('javascript:alert(1)')).toBeNull();
+    expect(safeLink('not a url')).toBeNull();
   });
 });

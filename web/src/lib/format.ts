@@ -44,3 +44,13 @@ export function formatPlayers(p: { online: number; max?: number } | null | undef
   if (!p) return '—';
   return p.max != null ? `${p.online} / ${p.max}` : String(p.online);
 }
+
+/** A URL the page may show as a link: only web links are, anything else (`javascript:`) is text. */
+export function safeLink(url: string): string | null {
+  try {
+    const u = new URL(url);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
+  } catch {
+    return null;
+  }
+}

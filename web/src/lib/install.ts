@@ -1,8 +1,9 @@
 // A server's install as the page shows it, folded from `server.install` events, state
-// changes and the stored install status. Pure, so it can be tested.
+// changes, each connection's `hello` and the stored install status. Pure, so it can be
+// tested.
 
 import { formatBytes } from './format';
-import type { InstallEvent, InstallStatus, Prompt, ServerState } from './types';
+import type { Hello, InstallEvent, InstallStatus, Prompt, ServerState } from './types';
 
 export type InstallOutcome = 'finished' | 'failed' | 'cancelled';
 
@@ -110,6 +111,33 @@ export function installStateChanged(s: InstallView, state: ServerState | null): 
 }
 
 const isUp = (state: ServerState | null) => state === 'starting' || state === 'running' || state === 'stopping';
+
+/** The install and a running server's sign-in prompt, as the page shows them. */
+export interface LiveView {
+  install: InstallView;
+  /** A running server asks the user to sign in (`server.prompt`). */
+  runPrompt: Prompt | null;
+}
+
+/**
+ * The view after a connection's `hello` (its first frame, on every reconnect too),
+ * which tells a client that joins mid-way what it missed: the state, taken like any
+ * change; the running install's last event, taken as if it had just come; and the open
+ * sign-in prompt, which replaces whatever the page showed (none open: null). The
+ * prompt is the install's while one runs, else the running server's.
+ */
+export function applyHello(v: LiveView, hello: Pick<Hello, 'state' | 'install' | 'prompt'>): LiveView {
+  let install = hello.state ? installStateChanged(v.install, hello.state) : v.install;
+  if (hello.install) install = reduceInstall(install, hello.install);
+  const prompt = hello.prompt ?? null;
+  if (install.active) return { install: { ...install, prompt }, runPrompt: null };
+  const up = hello.state === null || hello.state === 'starting' || hello.state === 'running';
+  return { install, runPrompt: up ? prompt : null };
+}
+
+/** The same prompt (a reconnect's `hello` repeats it). */
+export const samePrompt = (a: Prompt | null, b: Prompt | null): boolean =>
+  a === b || (!!a && !!b && a.url === b.url && (a.code ?? null) === (b.code ?? null));
 
 /**
  * The stored status once the install ended without us seeing how (a missed event, a

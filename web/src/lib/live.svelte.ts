@@ -3,9 +3,8 @@ import { LineBatcher } from './batcher';
 import { SampleWindow } from './samples';
 import { planBatch, planHistory } from './sequence';
 import { ConsoleSocket, consoleUrl, type ConnectionStatus } from './socket';
-import { idleInstall, installStateChanged, reduceInstall, settleFromStatus, type InstallView } from './install';
-import { findPrompt } from './prompts';
-import type { InstallStatus, PowerAction, Prompt, PromptPattern, ServerState, Stats } from './types';
+import { applyHello, idleInstall, samePrompt, installStateChanged, reduceInstall, settleFromStatus, type InstallView } from './install';
+import type { InstallStatus, PowerAction, Prompt, ServerState, Stats } from './types';
 
 /** What the console needs from a terminal (xterm.js's Terminal fits). */
 export interface TermLike {
@@ -30,14 +29,15 @@ export class ServerLive {
   /** Bumped when a sample arrives, so charts know to redraw. */
   samplesVersion = $state(0);
   readonly samples = new SampleWindow(600);
-  /** The install as the events tell it (step, progress, prompt, how it ended). */
+  /**
+   * The install as the events tell it (step, progress, prompt, how it ended); a page
+   * that opens mid-install learns the step and an open prompt from `hello`.
+   */
   install = $state<InstallView>(idleInstall());
-  /** A running server asks the user to sign in (`server.prompt`). */
+  /** A running server asks the user to sign in (`server.prompt`, or told by `hello`). */
   runPrompt = $state<Prompt | null>(null);
-
-  /** The template's prompt patterns, to find a prompt in lines that came as history. */
-  private promptPatterns: PromptPattern[] = [];
-  private historyTail: string[] = [];
+  /** The running server's prompt the user closed: a reconnect's `hello` does not bring it back. */
+  private dismissedPrompt: Prompt | null = null;
 
   private socket: ConsoleSocket | null = null;
   private term: TermLike | null = null;
@@ -80,7 +80,12 @@ export class ServerLive {
           });
         },
         hello: (d) => {
-          if (d.state) this.setState(d.state);
+          // What this connection missed: the state, the running install's last event
+          // and the open sign-in prompt (again after every reconnect).
+          if (d.state) this.state = d.state;
+          const next = applyHello({ install: this.install, runPrompt: this.runPrompt }, d);
+          this.install = next.install;
+          this.runPrompt = samePrompt(next.runPrompt, this.dismissedPrompt) ? null : next.runPrompt;
           if (d.stats) this.addStats(d.stats);
         },
         history: (d) => {
@@ -93,8 +98,6 @@ export class ServerLive {
           this.batcher.push(plan.lines);
           this.shownNext = d.next_seq;
           this.gapAnnounced = false;
-          this.historyTail = d.lines.slice(-50);
-          this.promptFromHistory();
         },
         missed: (d) => {
           this.batcher.pushRaw(dim(`[${d.lines} lines skipped]`));
@@ -137,24 +140,15 @@ export class ServerLive {
     if (state !== 'running' && state !== 'starting') this.runPrompt = null;
   }
 
-  /**
-   * Joined while an install waits for a sign-in: its prompt event came before this
-   * page did, but its lines are in the history.
-   */
-  private promptFromHistory() {
-    if (!this.install.active || this.install.prompt || this.promptPatterns.length === 0) return;
-    const prompt = findPrompt(this.historyTail, this.promptPatterns);
-    if (prompt) this.install = { ...this.install, prompt };
-  }
-
-  setPromptPatterns(patterns: PromptPattern[]) {
-    this.promptPatterns = patterns;
-    this.promptFromHistory();
-  }
-
   /** The stored install status: tells how an install ended that we did not watch end. */
   settleInstall(status: InstallStatus | null | undefined) {
     this.install = settleFromStatus(this.install, status, this.state);
+  }
+
+  /** Close the running server's prompt. */
+  dismissRunPrompt() {
+    this.dismissedPrompt = this.runPrompt;
+    this.runPrompt = null;
   }
 
   /** Forget how the last install ended (the user closed the notice). */

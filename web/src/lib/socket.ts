@@ -1,11 +1,11 @@
 import { Backoff } from './backoff';
 import type { ApiErrorBody } from './api';
-import type { InstallEvent, PowerAction, Prompt, ServerState, Stats } from './types';
+import type { Hello, InstallEvent, PowerAction, Prompt, ServerState, Stats } from './types';
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
 export interface ConsoleHandlers {
-  hello?(data: { server: string; state: ServerState | null; stats: Stats | null }): void;
+  hello?(data: Hello): void;
   history?(data: { lines: string[]; next_seq: number }): void;
   console?(data: { server: string; seq: number; lines: string[]; dropped?: number }): void;
   missed?(data: { lines: number }): void;

@@ -175,6 +175,17 @@ export interface InstallEvent {
   prompt?: Prompt | null;
 }
 
+/** The first frame of every console connection: where things stand now. */
+export interface Hello {
+  server: string;
+  state: ServerState | null;
+  stats: Stats | null;
+  /** The running install's last `server.install` event; null when none runs. */
+  install?: InstallEvent | null;
+  /** The open sign-in prompt (the install's, or the running server's); null when none. */
+  prompt?: Prompt | null;
+}
+
 export interface ImportReport {
   format: string;
   source_name: string;
