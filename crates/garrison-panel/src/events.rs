@@ -48,6 +48,29 @@ async fn handle(state: &AppState, ev: Event) {
     state.hub.publish(&ev);
 }
 
+/// Start an install on the node with its outcome `running` in the store first, so a
+/// client reading the server right after the API answered never takes the previous
+/// install's outcome for this one's (the `started` event, persisted a moment later,
+/// says the same; the end always comes after it). If the node refuses, the previous
+/// outcome goes back.
+pub async fn begin_install(state: &AppState, r: &ServerRecord) -> Result<(), ApiError> {
+    let status = InstallStatus {
+        state: InstallState::Running,
+        started_at: now_millis(),
+        finished_at: None,
+        error: None,
+    };
+    state.store.set_install_status(&r.id, &status).await?;
+    if let Err(e) = state.node.install(&r.id).await {
+        state
+            .store
+            .put_install_status(&r.id, r.install.as_ref())
+            .await?;
+        return Err(e.into());
+    }
+    Ok(())
+}
+
 /// The install's start and end are kept with the server, so a failed install's error is
 /// visible later and one cut short by a Garrison restart is marked failed at the next start.
 async fn record_install(state: &AppState, i: &InstallEvent) -> Result<(), StoreError> {

@@ -423,7 +423,7 @@ pub async fn create(
     // Install writes the template's files and runs its install step; the server is
     // `installing` until it ends.
     if !template.template.install.is_empty() {
-        state.node.install(&record.id).await?;
+        crate::events::begin_install(&state, &record).await?;
     }
     let mut fresh = load(&state, record.id.as_str()).await?;
     // The install's state change is persisted a moment later; answer with the live one.

@@ -165,7 +165,7 @@ pub async fn reinstall(
     authorize_server(&state, &p, Permission::SettingsReinstall, &r).await?;
     // The node runs what it has registered: make sure that is the current spec.
     state.node.register(spec_for(&state, &r)?).await?;
-    state.node.install(&r.id).await?;
+    crate::events::begin_install(&state, &r).await?;
     crate::audit::record(
         &state,
         &p,

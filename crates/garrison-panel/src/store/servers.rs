@@ -175,9 +175,18 @@ impl Store {
         id: &ServerId,
         status: &InstallStatus,
     ) -> Result<(), StoreError> {
+        self.put_install_status(id, Some(status)).await
+    }
+
+    /// `set_install_status`, or back to "never installed" with `None`.
+    pub async fn put_install_status(
+        &self,
+        id: &ServerId,
+        status: Option<&InstallStatus>,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE servers SET install_status = $2 WHERE id = $1")
             .bind(id.as_str())
-            .bind(to_json(status)?)
+            .bind(status.map(to_json).transpose()?)
             .execute(&self.pool)
             .await?;
         Ok(())
