@@ -468,7 +468,7 @@ echo "https://oauth.accounts.hytale.com/oauth2/device/verify?user_code=HYTL-7QX2
 echo "Or visit the following URL and enter the code:"
 echo "https://oauth.accounts.hytale.com/oauth2/device/verify"
 echo "Authorization code: HYTL-7QX2"
-sleep 1
+sleep 3
 echo "Authentication successful. Downloading patchline $patchline"
 cp "$(dirname "$0")/payload-$patchline.zip" "$path"
 echo "Downloaded to $path"
@@ -506,13 +506,15 @@ async fn hytale_shows_the_sign_in_code_installs_and_restarts_on_exit_code_8() {
             "variables": {"patchline": "pre-release"}, "limits": {"memory_mb": 4096}}))
         .await;
     let id = v["id"].as_str().unwrap().to_owned();
+    // The prompt arrives live, or (when the socket joins after it was printed) in hello.
     let mut ws = g.ws(&id).await;
-    let prompt = ws
+    let m = ws
         .until(T, |m| {
-            m["event"] == "server.install" && m["data"]["phase"] == "prompt"
+            (m["event"] == "server.install" && m["data"]["phase"] == "prompt")
+                || (m["event"] == "hello" && !m["data"]["prompt"].is_null())
         })
         .await;
-    let p = &prompt["data"]["prompt"];
+    let p = &m["data"]["prompt"];
     assert_eq!(
         p["url"],
         "https://oauth.accounts.hytale.com/oauth2/device/verify?user_code=HYTL-7QX2"
