@@ -26,6 +26,8 @@ use tokio::time::Instant;
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// After SIGTERM to a cancelled or timed-out command's group, SIGKILL after this.
 const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How many of the newest PaperMC versions `latest` looks at for a stable build.
+const PAPERMC_LATEST_TRIES: usize = 5;
 /// Version manifests and build lists are small; anything larger is not one.
 const MAX_METADATA_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -609,12 +611,17 @@ impl Installer {
         build: &str,
     ) -> Result<DownloadRequest, StepError> {
         let api = api.trim_end_matches('/');
-        let version = if version == "latest" || version.is_empty() {
+        let stable = |b: &&serde_json::Value| {
+            matches!(b["channel"].as_str(), Some("STABLE" | "RECOMMENDED"))
+        };
+        // `latest`: the newest versions first, until one has a stable build (a version
+        // that just came out often has only alpha builds for days).
+        let candidates: Vec<String> = if version == "latest" || version.is_empty() {
             let p = self
                 .get_json(&format!("{api}/v3/projects/{project}"))
                 .await?;
             // Families map to version lists; JSON object order is not to be relied on.
-            let all: Vec<&str> = p["versions"]
+            let mut all: Vec<&str> = p["versions"]
                 .as_object()
                 .into_iter()
                 .flat_map(|families| families.values())
@@ -622,28 +629,46 @@ impl Installer {
                 .flatten()
                 .filter_map(|v| v.as_str())
                 .collect();
-            newest_version(&all)
-                .ok_or_else(|| format!("{project}: the API lists no versions"))?
-                .to_owned()
+            let mut newest_first = Vec::new();
+            while let Some(v) = newest_version(&all) {
+                newest_first.push(v.to_owned());
+                all.retain(|x| *x != v);
+                if newest_first.len() == PAPERMC_LATEST_TRIES {
+                    break;
+                }
+            }
+            if newest_first.is_empty() {
+                return Err(format!("{project}: the API lists no versions").into());
+            }
+            newest_first
         } else {
-            version.to_owned()
+            vec![version.to_owned()]
         };
-        let builds = self
-            .get_json(&format!(
-                "{api}/v3/projects/{project}/versions/{version}/builds"
-            ))
-            .await?;
-        let list = builds
-            .as_array()
-            .ok_or_else(|| format!("{project} {version}: {}", api_error(&builds)))?;
-        let chosen = if build == "latest" || build.is_empty() {
-            list.iter()
-                .find(|b| matches!(b["channel"].as_str(), Some("STABLE" | "RECOMMENDED")))
-                .ok_or_else(|| format!("{project} {version} has no stable build"))?
-        } else {
-            list.iter()
-                .find(|b| b["id"].as_u64().map(|n| n.to_string()).as_deref() == Some(build))
-                .ok_or_else(|| format!("{project} {version} has no build {build}"))?
+        let mut found = None;
+        for version in &candidates {
+            let builds = self
+                .get_json(&format!(
+                    "{api}/v3/projects/{project}/versions/{version}/builds"
+                ))
+                .await?;
+            let list = builds
+                .as_array()
+                .ok_or_else(|| format!("{project} {version}: {}", api_error(&builds)))?;
+            let chosen = if build == "latest" || build.is_empty() {
+                list.iter().find(stable)
+            } else {
+                let b = list
+                    .iter()
+                    .find(|b| b["id"].as_u64().map(|n| n.to_string()).as_deref() == Some(build));
+                Some(b.ok_or_else(|| format!("{project} {version} has no build {build}"))?)
+            };
+            if let Some(c) = chosen {
+                found = Some((version.clone(), c.clone()));
+                break;
+            }
+        }
+        let Some((version, chosen)) = found else {
+            return Err(format!("{project} {} has no stable build", candidates.join(", ")).into());
         };
         let dl = &chosen["downloads"]["server:default"];
         let url = dl["url"]

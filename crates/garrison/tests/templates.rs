@@ -412,7 +412,14 @@ async fn paper_installs_the_newest_stable_build_checked_by_sha256() {
     let stable = b"paper stable build 130".repeat(500);
     fx.put(
         "/fill/v3/projects/paper",
-        json!({"project": {"id": "paper"}, "versions": {"1.21": ["1.21.4", "1.21.3"], "1.20": ["1.20.6"]}}).to_string(),
+        json!({"project": {"id": "paper"}, "versions": {"1.21": ["1.21.5", "1.21.4", "1.21.3"], "1.20": ["1.20.6"]}}).to_string(),
+    );
+    // the newest version has only an alpha build so far: latest means 1.21.4
+    fx.put(
+        "/fill/v3/projects/paper/versions/1.21.5/builds",
+        json!([{"id": 1, "channel": "ALPHA", "downloads": {"server:default": {"name": "paper-1.jar", "size": 3,
+            "checksums": {"sha256": sha256_hex(b"no")}, "url": "https://fill-data.papermc.io/v1/objects/alpha/paper-1.jar"}}}])
+        .to_string(),
     );
     fx.put(
         "/fill/v3/projects/paper/versions/1.21.4/builds",
