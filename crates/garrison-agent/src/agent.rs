@@ -4,8 +4,9 @@ use crate::config::{AgentConfig, AgentError, RunAs};
 use crate::console::Console;
 use crate::lock;
 use crate::logwriter::{self, LogHandle};
+use crate::sandbox::Sandbox;
 use crate::stats::sampler;
-use crate::supervisor::{Actor, COMMAND_QUEUE, Cmd, Reply, Shared, chown_to, seed_path_ok};
+use crate::supervisor::{Actor, COMMAND_QUEUE, Cmd, Reply, Shared, chown_to};
 use async_trait::async_trait;
 use garrison_proto::{
     ConsoleSnapshot, Event, Node, NodeError, PowerAction, RunSpec, ServerId, ServerState, Stats,
@@ -106,7 +107,7 @@ impl Agent {
         }
         for step in &spec.install {
             if let garrison_proto::InstallStep::Write { path, .. } = step
-                && !seed_path_ok(path)
+                && !file_path_ok(path)
             {
                 return bad(format!(
                     "install file path {path:?} must be relative, without `..`"
@@ -114,7 +115,7 @@ impl Agent {
             }
         }
         for f in &spec.config_files {
-            if !seed_path_ok(&f.path) {
+            if !file_path_ok(&f.path) {
                 return bad(format!(
                     "config file path {:?} must be relative, without `..`",
                     f.path
@@ -309,4 +310,9 @@ impl Node for Agent {
             let _ = t.await;
         }
     }
+}
+
+/// A file path in a spec names a file inside the server directory (the sandbox's rules).
+fn file_path_ok(path: &str) -> bool {
+    Sandbox::rel(path).is_ok_and(|r| !r.is_root())
 }

@@ -168,7 +168,7 @@ impl Installer {
                     }
                     sb.write_atomic(&rel, content.as_bytes())
                         .map_err(|e| e.to_string())?;
-                    chown_tree(&dir, run_as)
+                    chown_tree(&sb, run_as)
                 })
                 .await
             }
@@ -326,7 +326,7 @@ impl Installer {
                 .map_err(|e| format!("opening {}: {e}", staging.display()))?;
             sb.rename_in(&from, &part_name, &rel)
                 .map_err(|e| e.to_string())?;
-            chown_tree(&dir, run_as)
+            chown_tree(&sb, run_as)
         })
         .await
     }
@@ -395,7 +395,7 @@ impl Installer {
             if delete_archive {
                 sb.remove_file(&archive_rel).map_err(|e| e.to_string())?;
             }
-            chown_tree(&dir, run_as)
+            chown_tree(&sb, run_as)
         })
         .await
         .map_err(|e| format!("the extract task failed: {e}"))?;
@@ -816,31 +816,13 @@ async fn blocking<T: Send + 'static>(
         .map_err(StepError::Failed)
 }
 
-/// Give everything under `root` to the server's user, never following a link (what the
-/// agent wrote as root must be the game's to change). Blocking.
-pub(crate) fn chown_tree(root: &Path, run_as: Option<crate::config::RunAs>) -> Result<(), String> {
-    use nix::fcntl::AtFlags;
-    use nix::unistd::{Gid, Uid, fchownat};
+/// Give everything in the server directory to the server's user, through the sandbox
+/// and never following a link: what the agent wrote as root must be the game's to
+/// change. Blocking.
+fn chown_tree(sb: &Sandbox, run_as: Option<crate::config::RunAs>) -> Result<(), String> {
     let Some(r) = run_as else { return Ok(()) };
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        fchownat(
-            nix::fcntl::AT_FDCWD,
-            &p,
-            Some(Uid::from_raw(r.uid)),
-            Some(Gid::from_raw(r.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| format!("chown {}: {e}", p.display()))?;
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(&p).map_err(|e| format!("{}: {e}", p.display()))? {
-                let entry = entry.map_err(|e| format!("{}: {e}", p.display()))?;
-                stack.push(entry.path());
-            }
-        }
-    }
-    Ok(())
+    sb.chown_tree(&crate::sandbox::RelPath::root(), r.uid, r.gid)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -761,6 +761,34 @@ impl Sandbox {
         };
         result.map_err(|e| SandboxError::from_io(rel, e.into()))
     }
+
+    /// `chown_nofollow` on `rel` and everything below it. Symlinks get their own owner
+    /// changed and are never followed or descended into. Blocking.
+    pub fn chown_tree(&self, rel: &RelPath, uid: u32, gid: u32) -> Result<(), SandboxError> {
+        let mut stack = vec![rel.clone()];
+        while let Some(cur) = stack.pop() {
+            self.chown_nofollow(&cur, uid, gid)?;
+            if !self.symlink_metadata(&cur)?.is_dir() {
+                continue;
+            }
+            let entries = if cur.is_root() {
+                self.root.entries()
+            } else {
+                self.root.read_dir(cur.as_str())
+            }
+            .map_err(|e| SandboxError::from_io(&cur, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| SandboxError::from_io(&cur, e))?;
+                let name = entry.file_name();
+                let name = name.to_str().ok_or_else(|| SandboxError::InvalidPath {
+                    path: format!("{cur}/{}", name.to_string_lossy()),
+                    reason: "not UTF-8".into(),
+                })?;
+                stack.push(cur.join_str(name)?);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// cap-std opened with `O_NONBLOCK` so a FIFO cannot hang the open; regular files ignore

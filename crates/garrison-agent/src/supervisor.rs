@@ -863,15 +863,6 @@ async fn write_stdin(mut stdin: ChildStdin, mut rx: mpsc::Receiver<String>) {
     }
 }
 
-/// Check a relative file path in a spec: `/`-separated, no `..`, no empty or `.` parts.
-pub(crate) fn seed_path_ok(path: &str) -> bool {
-    !path.is_empty()
-        && !path.starts_with('/')
-        && path
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0'))
-}
-
 /// Give `path` (and its parents up to `root`) to the run-as user. Blocking.
 pub(crate) fn chown_to(path: &Path, root: &Path, run_as: Option<RunAs>) -> Result<(), AgentError> {
     let Some(r) = run_as else { return Ok(()) };

@@ -334,6 +334,40 @@ fn chown_as_root_leaves_the_target_alone() {
 }
 
 #[test]
+fn chown_tree_changes_everything_inside_and_nothing_a_link_points_at() {
+    if !nix::unistd::getuid().is_root() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let f = Fixture::new();
+    std::fs::create_dir_all(f.root.join("a/b")).unwrap();
+    std::fs::write(f.root.join("a/b/deep.txt"), b"x").unwrap();
+    std::fs::write(f.root.join("top.txt"), b"x").unwrap();
+    // links to a directory and a file outside: neither followed nor descended into
+    f.link_in_root("a/out-dir", &f.outside);
+    f.link_in_root("out-file", &f.outside.join("canary"));
+    let before = std::fs::metadata(&f.outside).unwrap();
+    f.sb.chown_tree(&RelPath::root(), 4242, 4243).unwrap();
+    for p in [
+        "",
+        "a",
+        "a/b",
+        "a/b/deep.txt",
+        "top.txt",
+        "a/out-dir",
+        "out-file",
+    ] {
+        let m = std::fs::symlink_metadata(f.root.join(p)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (4242, 4243), "{p}");
+    }
+    let after = std::fs::metadata(&f.outside).unwrap();
+    assert_eq!((before.uid(), before.gid()), (after.uid(), after.gid()));
+    let canary = std::fs::metadata(f.outside.join("canary")).unwrap();
+    assert_eq!((canary.uid(), canary.gid()), (0, 0));
+    f.assert_outside_untouched();
+}
+
+#[test]
 fn symlink_targets_must_stay_inside() {
     let f = Fixture::new();
     let sb = &f.sb;

@@ -61,7 +61,9 @@ async fn act(store: &Store, data_dir: &std::path::Path, command: TemplateCommand
             Ok(())
         }
         TemplateCommand::AddRepo { location } => {
-            let kind = library::repo_kind(&location).map_err(anyhow::Error::msg)?;
+            let kind = library::repo_kind(&location)
+                .await
+                .map_err(anyhow::Error::msg)?;
             let repo = store.add_template_repo(location.trim(), kind).await?;
             sync_and_print(store, data_dir, &repo, &built_in).await
         }

@@ -38,7 +38,9 @@ pub async fn add(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     authorize(&p, Permission::AdminTemplates)?;
     let location = req.location.trim().to_owned();
-    let kind = library::repo_kind(&location).map_err(|m| ApiError::invalid("location", m))?;
+    let kind = library::repo_kind(&location)
+        .await
+        .map_err(|m| ApiError::invalid("location", m))?;
     let repo = state.store.add_template_repo(&location, kind).await?;
     crate::audit::record(
         &state,

@@ -126,7 +126,7 @@ pub struct SyncReport {
 }
 
 /// `git` for URLs, `dir` for an existing local directory; anything else is refused.
-pub fn repo_kind(location: &str) -> Result<&'static str, String> {
+pub async fn repo_kind(location: &str) -> Result<&'static str, String> {
     let l = location.trim();
     if l.is_empty() || l.chars().any(char::is_control) {
         return Err("location must be a git URL or a directory".into());
@@ -140,7 +140,8 @@ pub fn repo_kind(location: &str) -> Result<&'static str, String> {
         return Ok("git");
     }
     if l.starts_with('/') {
-        return if Path::new(l).is_dir() {
+        let is_dir = tokio::fs::metadata(l).await.is_ok_and(|m| m.is_dir());
+        return if is_dir {
             Ok("dir")
         } else {
             Err(format!("{l} is not a directory"))
@@ -229,7 +230,10 @@ async fn sync_inner(
 async fn fetch_git(data_dir: &Path, repo: &TemplateRepo) -> Result<PathBuf, String> {
     let dir = data_dir.join("template-repos").join(&repo.id);
     let d = dir.display().to_string();
-    let steps: Vec<Vec<String>> = if dir.join(".git").is_dir() {
+    let cloned = tokio::fs::metadata(dir.join(".git"))
+        .await
+        .is_ok_and(|m| m.is_dir());
+    let steps: Vec<Vec<String>> = if cloned {
         vec![
             vec![
                 "-C".into(),
