@@ -1085,6 +1085,94 @@ async fn terraria_tshock_installs_from_its_release_zip_and_keeps_config_json() {
     assert_eq!(st, StatusCode::ACCEPTED);
     g.wait_state(&id, "offline", T).await;
     g.wait_log(&id, "Saving world", T).await;
+
+    // A config file the patcher cannot understand: the change is refused naming the
+    // file, and the store and every file stay as they were.
+    let broken = "{ \"Settings\": { \"ServerPort\": 7777, ";
+    std::fs::write(dir.join("tshock/config.json"), broken).unwrap();
+    let (st, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/servers/{id}/startup"),
+            Some(json!({"variables": {"max_players": "20"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        v["error"]["field"], "config_files.tshock/config.json",
+        "{v}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tshock/config.json")).unwrap(),
+        broken
+    );
+    let v = server(g, &id).await;
+    assert_eq!(
+        v["variables"]["max_players"], "16",
+        "nothing was stored: {v}"
+    );
+    // and a start does not run with a stale config
+    g.power(&id, "start").await;
+    g.wait_state(&id, "crashed", T).await;
+    let (_, h) = g
+        .call("GET", &format!("/api/servers/{id}/history"), None)
+        .await;
+    assert!(
+        h[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("tshock/config.json"),
+        "{h}"
+    );
+}
+
+#[tokio::test]
+async fn a_value_the_config_format_cannot_hold_is_refused_before_anything_is_written() {
+    let s = setup().await;
+    let g = &s.g;
+    let v = g
+        .create(json!({"name": "Luanti", "template": "luanti", "port": free_port()}))
+        .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    let install = install_outcome(g, &id).await;
+    assert_eq!(install["state"], "succeeded", "{install}");
+    let conf = server_dir(g, &id).join("minetest.conf");
+    let (st, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/servers/{id}/startup"),
+            Some(json!({"variables": {"server_name": "Fine name"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let before = std::fs::read_to_string(&conf).unwrap();
+    assert!(before.contains("server_name = Fine name\n"), "{before}");
+    // Luanti trims values, so padding would be lost silently: refused, naming the variable.
+    let (st, v) = g
+        .call(
+            "PATCH",
+            &format!("/api/servers/{id}/startup"),
+            Some(json!({"variables": {"server_name": "  padded", "max_users": "20"}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "variables.server_name", "{v}");
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), before);
+    let v = server(g, &id).await;
+    assert_eq!(v["variables"]["max_users"], "15", "nothing was stored: {v}");
+    // the same check at create
+    let (st, v) = g
+        .call(
+            "POST",
+            "/api/servers",
+            Some(
+                json!({"name": "L2", "template": "luanti", "port": free_port(),
+                "variables": {"server_name": "trailing "}}),
+            ),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["field"], "variables.server_name");
 }
 
 #[tokio::test]
