@@ -58,6 +58,8 @@ fn sh(id: &str, script: &str) -> RunSpec {
         java: None,
         prompts: vec![],
         requires: vec![],
+        disk_limit_bytes: None,
+        file_deny: vec![],
         stop: StopMethod::Signal {
             signal: StopSignal::Term,
         },

@@ -69,6 +69,8 @@ fn spec(id: &str, script: &str) -> RunSpec {
         java: None,
         prompts: vec![],
         requires: vec![],
+        disk_limit_bytes: None,
+        file_deny: vec![],
     }
 }
 

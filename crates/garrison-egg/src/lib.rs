@@ -201,6 +201,7 @@ pub fn import(bytes: &[u8]) -> Result<Imported, EggError> {
         },
         requirements,
         prompts: Vec::new(),
+        file_deny: Vec::new(),
     };
     let report = ImportReport {
         format,

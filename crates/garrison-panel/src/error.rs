@@ -4,7 +4,7 @@
 use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use garrison_proto::{NodeError, ServerState};
+use garrison_proto::{FileError, FileErrorKind, NodeError, ServerState};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +48,54 @@ pub enum ApiError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Unavailable(String),
+    /// A file operation failed on the node; `kind` chooses the status and code.
+    #[error("{}", file_message(.0))]
+    File(FileError),
     /// Logged with its details; the client sees only a generic message.
     #[error("internal error")]
     Internal(String),
+}
+
+fn file_message(e: &FileError) -> String {
+    match e.kind {
+        FileErrorKind::Io => "the file operation failed on the node".to_owned(),
+        _ => e.message.clone(),
+    }
+}
+
+fn file_status(kind: FileErrorKind) -> StatusCode {
+    match kind {
+        FileErrorKind::NotFound => StatusCode::NOT_FOUND,
+        FileErrorKind::AlreadyExists | FileErrorKind::Upload => StatusCode::CONFLICT,
+        FileErrorKind::Escape | FileErrorKind::Denied => StatusCode::FORBIDDEN,
+        FileErrorKind::TooLarge | FileErrorKind::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+        FileErrorKind::InvalidPath
+        | FileErrorKind::NotADirectory
+        | FileErrorKind::IsADirectory
+        | FileErrorKind::NotAFile
+        | FileErrorKind::BadArchive
+        | FileErrorKind::Pull => StatusCode::UNPROCESSABLE_ENTITY,
+        FileErrorKind::Io => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn file_code(kind: FileErrorKind) -> &'static str {
+    match kind {
+        FileErrorKind::NotFound => "file_not_found",
+        FileErrorKind::AlreadyExists => "file_exists",
+        FileErrorKind::InvalidPath => "invalid_path",
+        FileErrorKind::Escape => "path_escape",
+        FileErrorKind::Denied => "path_denied",
+        FileErrorKind::NotADirectory => "not_a_directory",
+        FileErrorKind::IsADirectory => "is_a_directory",
+        FileErrorKind::NotAFile => "not_a_file",
+        FileErrorKind::TooLarge => "file_too_large",
+        FileErrorKind::QuotaExceeded => "quota_exceeded",
+        FileErrorKind::BadArchive => "bad_archive",
+        FileErrorKind::Pull => "pull_refused",
+        FileErrorKind::Upload => "upload_conflict",
+        FileErrorKind::Io => "file_io",
+    }
 }
 
 impl ApiError {
@@ -75,6 +120,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::File(e) => file_status(e.kind),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -93,6 +139,7 @@ impl ApiError {
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Invalid { .. } => "invalid_value",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::File(e) => file_code(e.kind),
             ApiError::Internal(_) => "internal",
         }
     }
@@ -115,6 +162,11 @@ impl ApiError {
             ApiError::TooManyRequests { retry_after_secs } => {
                 err["retry_after"] = json!(retry_after_secs);
             }
+            ApiError::File(FileError {
+                path: Some(path), ..
+            }) => {
+                err["path"] = json!(path);
+            }
             _ => {}
         }
         json!({ "error": err })
@@ -125,6 +177,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error answering a request");
+        }
+        if let ApiError::File(e) = &self
+            && e.kind == FileErrorKind::Io
+        {
+            tracing::error!(path = ?e.path, detail = %e.message, "file operation failed");
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if let ApiError::TooManyRequests { retry_after_secs } = self {
@@ -167,6 +224,7 @@ impl From<NodeError> for ApiError {
                 ApiError::invalid(format!("config_files.{path}"), format!("{path}: {message}"))
             }
             NodeError::Unavailable(m) => ApiError::Unavailable(m),
+            NodeError::File(e) => ApiError::File(e),
             NodeError::Io(m) => ApiError::Internal(format!("node: {m}")),
         }
     }

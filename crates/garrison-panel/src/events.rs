@@ -145,6 +145,7 @@ pub fn settings(r: &ServerRecord) -> ServerSettings<'_> {
         variables: &r.variables,
         restart: &r.restart,
         memory_mb: r.limits.memory_mb,
+        disk_mb: r.limits.disk_mb,
     }
 }
 

@@ -20,6 +20,9 @@ pub enum Event {
     /// A running server asks the user to act (sign in on a web page with a code).
     #[serde(rename = "server.prompt")]
     Prompt(PromptEvent),
+    /// Files changed under the server's directory (API, SFTP or the game itself).
+    #[serde(rename = "server.file")]
+    File(crate::files::FileEvent),
 }
 
 impl Event {
@@ -30,6 +33,7 @@ impl Event {
             Event::Stats(e) => &e.server,
             Event::Install(e) => &e.server,
             Event::Prompt(e) => &e.server,
+            Event::File(e) => &e.server,
         }
     }
 }

@@ -4,10 +4,12 @@
 
 pub mod config;
 pub mod event;
+pub mod files;
 pub mod ids;
 pub mod install;
 pub mod node;
 pub mod permission;
+pub mod sftp;
 pub mod spec;
 pub mod state;
 pub mod template;
@@ -17,10 +19,16 @@ pub use event::{
     ConsoleEvent, Event, ExitInfo, InstallEvent, InstallPhase, Prompt, PromptEvent, StatsEvent,
     StatusEvent,
 };
+pub use files::{
+    ByteStream, DiskUsage, Download, FileAction, FileChange, FileEntry, FileError, FileErrorKind,
+    FileEvent, FileKind, FileSource, ListPage, ListRequest, NodeFiles, PullRequest, SearchMatch,
+    SearchRequest, SearchResult, SortKey, UploadState,
+};
 pub use ids::ServerId;
 pub use install::{ArchiveKind, InstallStep};
 pub use node::{ConsoleSnapshot, Node, NodeError};
 pub use permission::{Permission, Scope};
+pub use sftp::{SftpAccess, SftpAudit, SftpCredential, SftpGate, SftpRefusal};
 pub use spec::{RestartPolicy, RunSpec, StopMethod, StopSignal};
 pub use state::{PowerAction, ServerState, Stats, TransitionError};
 pub use template::RenderError;

@@ -25,6 +25,9 @@ pub enum NodeError {
     NotRunning,
     #[error("node unavailable: {0}")]
     Unavailable(String),
+    /// A file operation failed; `kind` says how (not found, escape, quota, …).
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
     #[error("{0}")]
     Io(String),
 }
@@ -38,7 +41,7 @@ pub struct ConsoleSnapshot {
 }
 
 #[async_trait]
-pub trait Node: Send + Sync + 'static {
+pub trait Node: crate::files::NodeFiles + Send + Sync + 'static {
     /// Create or replace the spec of a server. Creates its directory; never touches a
     /// running process (a changed spec applies at the next start).
     async fn register(&self, spec: RunSpec) -> Result<(), NodeError>;

@@ -43,6 +43,14 @@ pub struct RunSpec {
     /// or a start; missing ones fail it with their names.
     #[serde(default)]
     pub requires: Vec<String>,
+    /// Disk limit of the server directory; `None` means unlimited. Every write the
+    /// node makes for users (API, SFTP, uploads, extracts) is checked against it first.
+    #[serde(default)]
+    pub disk_limit_bytes: Option<u64>,
+    /// Paths hidden from and protected against users (API and SFTP), gitignore syntax,
+    /// relative to the server root. The game and the installer are not restricted.
+    #[serde(default)]
+    pub file_deny: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,6 +44,10 @@ pub struct Template {
     /// code), shown as a prompt during install and while running.
     #[serde(default)]
     pub prompts: Vec<PromptPattern>,
+    /// Files users may not see or touch through the file manager and SFTP (gitignore
+    /// syntax, relative to the server root), such as a game's secrets.
+    #[serde(default)]
+    pub file_deny: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -287,6 +287,7 @@ mod tests {
             variables: vars,
             restart,
             memory_mb: 0,
+            disk_mb: 0,
         }
     }
 

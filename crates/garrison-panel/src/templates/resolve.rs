@@ -30,6 +30,8 @@ pub struct ServerSettings<'a> {
     pub restart: &'a RestartPolicy,
     /// 0 = no limit set.
     pub memory_mb: u64,
+    /// 0: no disk limit.
+    pub disk_mb: u64,
 }
 
 /// The memory `{{memory_mb}}` stands for when the server has no limit.
@@ -188,6 +190,8 @@ impl Compiled {
             java: t.requirements.java,
             prompts: t.prompts.clone(),
             requires: t.requirements.binaries.clone(),
+            disk_limit_bytes: (s.disk_mb > 0).then(|| s.disk_mb * 1024 * 1024),
+            file_deny: t.file_deny.clone(),
         })
     }
 }
