@@ -73,6 +73,7 @@ fn file_status(kind: FileErrorKind) -> StatusCode {
         | FileErrorKind::NotADirectory
         | FileErrorKind::IsADirectory
         | FileErrorKind::NotAFile
+        | FileErrorKind::NotText
         | FileErrorKind::BadArchive
         | FileErrorKind::Pull => StatusCode::UNPROCESSABLE_ENTITY,
         FileErrorKind::Io => StatusCode::INTERNAL_SERVER_ERROR,
@@ -89,6 +90,7 @@ fn file_code(kind: FileErrorKind) -> &'static str {
         FileErrorKind::NotADirectory => "not_a_directory",
         FileErrorKind::IsADirectory => "is_a_directory",
         FileErrorKind::NotAFile => "not_a_file",
+        FileErrorKind::NotText => "not_text",
         FileErrorKind::TooLarge => "file_too_large",
         FileErrorKind::QuotaExceeded => "quota_exceeded",
         FileErrorKind::BadArchive => "bad_archive",

@@ -160,6 +160,8 @@ pub enum FileErrorKind {
     IsADirectory,
     /// A FIFO, socket or device, or a symlink where a file is needed.
     NotAFile,
+    /// Not UTF-8 text (for the editor).
+    NotText,
     /// Larger than the limit of the operation (editor read, pull, archive entry).
     TooLarge,
     QuotaExceeded,
