@@ -27,6 +27,8 @@ use garrison_proto::ServerId;
 pub const VIA_SESSION: &str = "session";
 /// `via` for actions done over a console WebSocket opened with a one-time ticket.
 pub const VIA_TICKET: &str = "ticket";
+/// `via` for actions done over SFTP.
+pub const VIA_SFTP: &str = "sftp";
 
 /// How `p` authenticated, as stored in the log's `via` column: `"session"`,
 /// `"key:<api key id>"` or `"ticket"`.
@@ -36,6 +38,7 @@ pub fn via(p: &Principal) -> String {
         (Credential::ApiKey, None) => "key".to_owned(),
         (Credential::Session, _) => VIA_SESSION.to_owned(),
         (Credential::WsTicket, _) => VIA_TICKET.to_owned(),
+        (Credential::Sftp, _) => VIA_SFTP.to_owned(),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod events;
 pub mod hub;
 pub mod json;
 pub mod ratelimit;
+pub mod sftp;
 pub mod store;
 pub mod templates;
 pub mod tls;
@@ -41,6 +42,16 @@ pub struct PanelConfig {
     pub rate_limits: ratelimit::RateLimitConfig,
     /// Garrison's data directory (template repository clones live below it).
     pub data_dir: std::path::PathBuf,
+    /// Where users reach the node's SFTP server; `None` when it is turned off.
+    pub sftp: Option<SftpInfo>,
+}
+
+/// What the panel tells users about SFTP (the server itself runs on the node).
+#[derive(Debug, Clone)]
+pub struct SftpInfo {
+    pub port: u16,
+    /// The host name to show; the one the browser used when unset.
+    pub public_host: Option<String>,
 }
 
 /// Shared by every handler.

@@ -28,6 +28,26 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     rate_limits: Option<FileRateLimits>,
     install: Option<FileInstall>,
+    sftp: Option<FileSftp>,
+}
+
+/// The `[sftp]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSftp {
+    enabled: Option<bool>,
+    listen: Option<String>,
+    public_host: Option<String>,
+    read_only: Option<bool>,
+}
+
+/// The node's SFTP server, as `garrison serve` runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftpSettings {
+    pub listen: SocketAddr,
+    /// The host name users are told to connect to; the panel's own when unset.
+    pub public_host: Option<String>,
+    pub read_only: bool,
 }
 
 /// The `[install]` table.
@@ -76,12 +96,18 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     /// How installs download (mirrors, plain HTTP), where SteamCMD and Java are.
     pub install: garrison_agent::InstallConfig,
+    /// `None`: SFTP turned off.
+    pub sftp: Option<SftpSettings>,
 }
 
 /// Environment variables read as settings. Anything else starting with `GARRISON_`
 /// is refused, except the two that are not settings.
 const ENV_KEYS: &[&str] = &[
     "GARRISON_LISTEN",
+    "GARRISON_SFTP",
+    "GARRISON_SFTP_LISTEN",
+    "GARRISON_SFTP_PUBLIC_HOST",
+    "GARRISON_SFTP_READ_ONLY",
     "GARRISON_DATABASE_URL",
     "GARRISON_RUN_AS",
     "GARRISON_SECURE_COOKIES",
@@ -147,7 +173,13 @@ impl Config {
             tls: None,
             rate_limits: RateLimitConfig::default(),
             install: garrison_agent::InstallConfig::default(),
+            sftp: Some(SftpSettings {
+                listen: "0.0.0.0:2022".parse()?,
+                public_host: None,
+                read_only: false,
+            }),
         };
+        let mut sftp_enabled = true;
         let file_src = format!("{} key", path.display());
         if let Some(v) = file.listen {
             cfg.listen = parse_listen(&v).with_context(|| format!("{file_src} `listen`"))?;
@@ -225,6 +257,22 @@ impl Config {
                 cfg.install.java_dirs = v;
             }
         }
+        if let (Some(f), Some(sftp)) = (file.sftp, cfg.sftp.as_mut()) {
+            if let Some(v) = f.enabled {
+                sftp_enabled = v;
+            }
+            if let Some(v) = f.listen {
+                sftp.listen =
+                    parse_listen(&v).with_context(|| format!("{file_src} `sftp.listen`"))?;
+            }
+            if let Some(v) = f.public_host {
+                sftp.public_host =
+                    Some(check_host(&v).with_context(|| format!("{file_src} `sftp.public_host`"))?);
+            }
+            if let Some(v) = f.read_only {
+                sftp.read_only = v;
+            }
+        }
         for (key, value) in env {
             if !key.starts_with("GARRISON_") || ENV_OTHER.contains(&key.as_str()) {
                 continue;
@@ -268,6 +316,22 @@ impl Config {
                     cfg.session_ttl_hours = check_ttl(n).with_context(ctx)?;
                 }
                 "GARRISON_LOG" => cfg.log = value.clone(),
+                "GARRISON_SFTP" => sftp_enabled = parse_bool(value).with_context(ctx)?,
+                "GARRISON_SFTP_LISTEN" => {
+                    if let Some(s) = cfg.sftp.as_mut() {
+                        s.listen = parse_listen(value).with_context(ctx)?
+                    }
+                }
+                "GARRISON_SFTP_PUBLIC_HOST" => {
+                    if let Some(s) = cfg.sftp.as_mut() {
+                        s.public_host = Some(check_host(value).with_context(ctx)?)
+                    }
+                }
+                "GARRISON_SFTP_READ_ONLY" => {
+                    if let Some(s) = cfg.sftp.as_mut() {
+                        s.read_only = parse_bool(value).with_context(ctx)?
+                    }
+                }
                 "GARRISON_WEB_DIR" => {
                     cfg.web_dir = Some(check_web_dir(Path::new(value)).with_context(ctx)?)
                 }
@@ -321,6 +385,9 @@ impl Config {
         }
         if let Some(l) = listen_flag {
             cfg.listen = l;
+        }
+        if !sftp_enabled {
+            cfg.sftp = None;
         }
         cfg.tls = match (tls_cert, tls_key) {
             (Some(cert), Some(key)) => {
@@ -407,6 +474,19 @@ fn check_web_dir(dir: &Path) -> Result<PathBuf> {
 fn parse_listen(v: &str) -> Result<SocketAddr> {
     v.parse()
         .map_err(|_| anyhow::anyhow!("{v:?} is not an address like 127.0.0.1:8080 or [::1]:8080"))
+}
+
+/// A host name or address to show users: no scheme, port, path or spaces.
+fn check_host(v: &str) -> Result<String> {
+    let v = v.trim();
+    let ok = !v.is_empty()
+        && v.len() <= 253
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+    if !ok {
+        bail!("{v:?} is not a host name or address (like panel.example.com)");
+    }
+    Ok(v.to_owned())
 }
 
 fn check_db_url(v: &str) -> Result<String> {

@@ -156,6 +156,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         https: cfg.tls.is_some(),
         rate_limits: cfg.rate_limits.clone(),
         data_dir: data_dir.clone(),
+        sftp: cfg.sftp.as_ref().map(|s| garrison_panel::SftpInfo {
+            port: s.listen.port(),
+            public_host: s.public_host.clone(),
+        }),
     };
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod files;
 pub mod health;
 pub mod openapi;
 pub mod registration;
@@ -129,6 +130,33 @@ pub fn router(state: AppState) -> Router {
         .route("/account/ssh-keys", get(ssh_keys::list).post(ssh_keys::add))
         .route("/account/ssh-keys/{id}", delete(ssh_keys::remove))
         .route("/account/sessions/{id}", delete(account::delete_session))
+        .route("/servers/{id}/files", get(files::list))
+        .route("/servers/{id}/files/stat", get(files::stat))
+        .route(
+            "/servers/{id}/files/content",
+            get(files::read_content)
+                .put(files::write_content)
+                .layer(DefaultBodyLimit::max(files::EDITOR_MAX_BYTES as usize)),
+        )
+        .route("/servers/{id}/files/download", get(files::download))
+        .route("/servers/{id}/files/uploads", post(files::begin_upload))
+        .route(
+            "/servers/{id}/files/uploads/{upload}",
+            get(files::upload_state)
+                .patch(files::upload_chunk)
+                .delete(files::abort_upload),
+        )
+        .route("/servers/{id}/files/folder", post(files::create_folder))
+        .route("/servers/{id}/files/rename", post(files::rename))
+        .route("/servers/{id}/files/copy", post(files::copy))
+        .route("/servers/{id}/files/chmod", post(files::chmod))
+        .route("/servers/{id}/files/delete", post(files::delete))
+        .route("/servers/{id}/files/compress", post(files::compress))
+        .route("/servers/{id}/files/decompress", post(files::decompress))
+        .route("/servers/{id}/files/search", get(files::search))
+        .route("/servers/{id}/files/pull", post(files::pull))
+        .route("/servers/{id}/files/usage", get(files::usage))
+        .route("/servers/{id}/sftp", get(files::sftp_details))
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) })

@@ -335,6 +335,8 @@ pub mod shapes {
         /// `{url_regex, code_regex, message}`.
         #[schema(value_type = Vec<Object>)]
         prompts: Vec<()>,
+        /// Paths users may not see or touch (gitignore syntax).
+        file_deny: Vec<String>,
         /// `built_in` or `custom` (in responses only).
         origin: Option<String>,
     }
@@ -606,6 +608,82 @@ pub mod shapes {
         updated_at: i64,
     }
 
+    /// One file, directory or symlink (never followed).
+    #[derive(ToSchema)]
+    pub struct FileEntry {
+        name: String,
+        /// Relative to the server root.
+        path: String,
+        /// `file`, `dir`, `symlink` or `other` (FIFO, socket, device).
+        kind: String,
+        size: u64,
+        /// Permission bits.
+        mode: u32,
+        /// Unix milliseconds.
+        modified: i64,
+        /// Where a symlink points, as written in it.
+        target: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct FilePage {
+        path: String,
+        offset: u64,
+        /// Entries in the whole directory.
+        total: u64,
+        entries: Vec<FileEntry>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct FileContent {
+        path: String,
+        content: String,
+        size: u64,
+        modified: i64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct Upload {
+        id: String,
+        path: String,
+        size: u64,
+        /// Bytes received so far: where the next chunk starts.
+        offset: u64,
+        /// The file is in place.
+        done: bool,
+    }
+
+    #[derive(ToSchema)]
+    pub struct FileMatch {
+        entry: FileEntry,
+        /// Content searches: the first matching line (1-based) and its text.
+        line: Option<u64>,
+        text: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct FileSearch {
+        matches: Vec<FileMatch>,
+        truncated: bool,
+    }
+
+    #[derive(ToSchema)]
+    pub struct DiskUsage {
+        used_bytes: u64,
+        /// `null`: no limit.
+        limit_bytes: Option<u64>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct SftpDetails {
+        host: String,
+        port: u16,
+        /// `<username>.<server short id>`.
+        username: String,
+        /// `sftp://username@host:port`.
+        url: String,
+    }
+
     #[derive(ToSchema)]
     pub struct WsTicket {
         /// Pass as `?ticket=` to the console WebSocket; single use.
@@ -686,6 +764,26 @@ pub mod shapes {
         super::subusers::invite,
         super::subusers::update,
         super::subusers::remove,
+        super::files::list,
+        super::files::stat,
+        super::files::read_content,
+        super::files::write_content,
+        super::files::download,
+        super::files::begin_upload,
+        super::files::upload_state,
+        super::files::upload_chunk,
+        super::files::abort_upload,
+        super::files::create_folder,
+        super::files::rename,
+        super::files::copy,
+        super::files::chmod,
+        super::files::delete,
+        super::files::compress,
+        super::files::decompress,
+        super::files::search,
+        super::files::pull,
+        super::files::usage,
+        super::files::sftp_details,
         super::ws::ticket,
         super::ws::console,
         openapi_json,
@@ -700,6 +798,7 @@ pub mod shapes {
         (name = "servers", description = "Game servers, their console, stats and history"),
         (name = "subusers", description = "Other users' permissions on a server"),
         (name = "templates", description = "Templates, egg import and template repositories"),
+        (name = "files", description = "A server's files: listing, editing, uploads, downloads, archives, search, SFTP details"),
         (name = "audit", description = "The audit log"),
     )
 )]

@@ -188,6 +188,91 @@ pub const ROUTES: &[Route] = &[
         "/servers/{id}/users/{user_id}",
         p(Permission::UserDelete),
     ),
+    r("GET", "/servers/{id}/files", p(Permission::FileRead)),
+    r("GET", "/servers/{id}/files/stat", p(Permission::FileRead)),
+    r(
+        "GET",
+        "/servers/{id}/files/content",
+        p(Permission::FileReadContent),
+    ),
+    // Creating a new file also needs file.create.
+    r(
+        "PUT",
+        "/servers/{id}/files/content",
+        p(Permission::FileUpdate),
+    ),
+    r(
+        "GET",
+        "/servers/{id}/files/download",
+        p(Permission::FileReadContent),
+    ),
+    // `overwrite: true` also needs file.update.
+    r(
+        "POST",
+        "/servers/{id}/files/uploads",
+        p(Permission::FileCreate),
+    ),
+    r(
+        "GET",
+        "/servers/{id}/files/uploads/{upload}",
+        p(Permission::FileCreate),
+    ),
+    r(
+        "PATCH",
+        "/servers/{id}/files/uploads/{upload}",
+        p(Permission::FileCreate),
+    ),
+    r(
+        "DELETE",
+        "/servers/{id}/files/uploads/{upload}",
+        p(Permission::FileCreate),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/files/folder",
+        p(Permission::FileCreate),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/files/rename",
+        p(Permission::FileUpdate),
+    ),
+    // Also needs file.read-content: a copy reads the file.
+    r(
+        "POST",
+        "/servers/{id}/files/copy",
+        p(Permission::FileCreate),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/files/chmod",
+        p(Permission::FileUpdate),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/files/delete",
+        p(Permission::FileDelete),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/files/compress",
+        p(Permission::FileArchive),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/files/decompress",
+        p(Permission::FileArchive),
+    ),
+    // `content=true` also needs file.read-content.
+    r("GET", "/servers/{id}/files/search", p(Permission::FileRead)),
+    // `overwrite: true` also needs file.update.
+    r(
+        "POST",
+        "/servers/{id}/files/pull",
+        p(Permission::FileCreate),
+    ),
+    r("GET", "/servers/{id}/files/usage", p(Permission::FileRead)),
+    r("GET", "/servers/{id}/sftp", p(Permission::FileSftp)),
     r("POST", "/servers/{id}/ws-ticket", p(Permission::ServerRead)),
     // Console messages: `command` needs control.console, `power` control.<action>.
     r("GET", "/servers/{id}/ws", p(Permission::ServerRead)),

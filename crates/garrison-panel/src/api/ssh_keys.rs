@@ -83,12 +83,16 @@ pub fn parse_public_key(line: &str) -> Result<ParsedKey, String> {
     if named != Some(key_type.as_bytes()) {
         return Err("the key data does not match its type".into());
     }
-    let digest = Sha256::digest(&blob);
     Ok(ParsedKey {
         key_type: key_type.to_owned(),
-        fingerprint: format!("SHA256:{}", base64_encode_unpadded(&digest)),
+        fingerprint: fingerprint(&blob),
         line: line.to_owned(),
     })
+}
+
+/// `SHA256:` + unpadded base64 of the key blob's SHA-256, as `ssh-keygen -l` prints it.
+pub fn fingerprint(blob: &[u8]) -> String {
+    format!("SHA256:{}", base64_encode_unpadded(&Sha256::digest(blob)))
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

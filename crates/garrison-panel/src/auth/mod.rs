@@ -37,6 +37,8 @@ pub enum Credential {
     Session,
     ApiKey,
     WsTicket,
+    /// Signed in on the node's SFTP server (password or SSH key).
+    Sftp,
 }
 
 #[derive(Debug, Clone)]

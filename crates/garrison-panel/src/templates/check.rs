@@ -165,6 +165,14 @@ pub fn check_template(t: &Template) -> Result<(), String> {
             Regex::new(c).map_err(|e| format!("prompts: code_regex: {e}"))?;
         }
     }
+    for pattern in &t.file_deny {
+        if pattern.trim().is_empty() || pattern.len() > 1024 || pattern.contains(['\0', '\n', '\r'])
+        {
+            return Err(format!(
+                "file_deny: {pattern:?} must be one non-empty line of at most 1024 bytes"
+            ));
+        }
+    }
     if !t.runtimes.native && t.runtimes.docker.is_empty() {
         return Err("runtimes: neither native nor a docker image".into());
     }
