@@ -21,6 +21,9 @@ const FRAMES_PER_SERVER: usize = 1024;
 pub struct Frame {
     /// For console frames: the sequence number of the first line and the line count.
     pub console: Option<(u64, u64)>,
+    /// A permission beyond `server.read` a client must hold to get this frame (file
+    /// paths are for those who may list files).
+    pub needs: Option<garrison_proto::Permission>,
     pub json: Utf8Bytes,
 }
 
@@ -143,6 +146,8 @@ impl Hub {
                 // An error only means every receiver left meanwhile.
                 let _ = tx.send(Frame {
                     console,
+                    needs: matches!(event, Event::File(_))
+                        .then_some(garrison_proto::Permission::FileRead),
                     json: json.into(),
                 });
             }

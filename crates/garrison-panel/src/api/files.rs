@@ -99,8 +99,8 @@ pub async fn list(
     Path(id): Path<String>,
     params: Params<ListParams>,
 ) -> ApiResult<Json<Value>> {
-    let q = query(params)?;
     let r = server(&state, &p, &id, Permission::FileRead).await?;
+    let q = query(params)?;
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid(
@@ -156,8 +156,8 @@ pub async fn stat(
     Path(id): Path<String>,
     params: Params<PathParam>,
 ) -> ApiResult<Json<FileEntry>> {
-    let q = query(params)?;
     let r = server(&state, &p, &id, Permission::FileRead).await?;
+    let q = query(params)?;
     Ok(Json(state.node.stat_file(&r.id, &q.path).await?))
 }
 
@@ -169,8 +169,8 @@ pub async fn read_content(
     Path(id): Path<String>,
     params: Params<PathParam>,
 ) -> ApiResult<Json<Value>> {
-    let q = query(params)?;
     let r = server(&state, &p, &id, Permission::FileReadContent).await?;
+    let q = query(params)?;
     let bytes = state
         .node
         .read_file(&r.id, &q.path, EDITOR_MAX_BYTES)
@@ -201,8 +201,8 @@ pub async fn write_content(
     params: Params<PathParam>,
     body: Bytes,
 ) -> ApiResult<Json<FileEntry>> {
-    let q = query(params)?;
     let r = server(&state, &p, &id, Permission::FileUpdate).await?;
+    let q = query(params)?;
     let exists = match state.node.stat_file(&r.id, &q.path).await {
         Ok(_) => true,
         Err(NodeError::File(e)) if e.kind == FileErrorKind::NotFound => false,
@@ -275,8 +275,8 @@ pub async fn upload_chunk(
     params: Params<ChunkParams>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let q = query(params)?;
     let r = server(&state, &p, &id, Permission::FileCreate).await?;
+    let q = query(params)?;
     let stream: ByteStream = Box::pin(body.into_data_stream().map_err(std::io::Error::other));
     let up = state
         .node
@@ -329,8 +329,8 @@ pub async fn download(
     headers: HeaderMap,
     params: Params<PathParam>,
 ) -> ApiResult<Response> {
-    let q = query(params)?;
     let r = server(&state, &p, &id, Permission::FileReadContent).await?;
+    let q = query(params)?;
     let offset = range_start(&headers)?;
     let d = state.node.download(&r.id, &q.path, offset).await?;
     let mut response = Response::new(Body::from_stream(d.stream));
@@ -673,8 +673,8 @@ pub async fn search(
     Path(id): Path<String>,
     params: Params<SearchParams>,
 ) -> ApiResult<Json<Value>> {
-    let q = query(params)?;
     let r = server(&state, &p, &id, Permission::FileRead).await?;
+    let q = query(params)?;
     if q.content {
         authorize_server(&state, &p, Permission::FileReadContent, &r).await?;
     }

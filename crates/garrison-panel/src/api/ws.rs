@@ -217,9 +217,11 @@ impl Session {
         self.send(&mut socket, &mut shutdown, frame.into()).await?;
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         recheck.tick().await;
+        let mut may_list_files = self.may(Permission::FileRead).await;
         loop {
             tokio::select! {
                 _ = recheck.tick() => {
+                    may_list_files = self.may(Permission::FileRead).await;
                     if !self.recheck.holds(&self.state).await.unwrap_or(true) {
                         let gone = json!({"event": "error", "data": ApiError::Unauthorized.body()["error"]});
                         let _ = socket.send(Message::Text(gone.to_string().into())).await;
@@ -228,7 +230,8 @@ impl Session {
                     }
                 }
                 frame = live.recv() => match frame {
-                    Ok(Frame { console: Some((seq, n)), json }) => {
+                    Ok(Frame { needs: Some(Permission::FileRead), .. }) if !may_list_files => {}
+                    Ok(Frame { console: Some((seq, n)), json, .. }) => {
                         if seq + n <= expected {
                             continue; // already in the history
                         }
@@ -239,7 +242,7 @@ impl Session {
                         expected = seq + n;
                         self.send(&mut socket, &mut shutdown, json).await?;
                     }
-                    Ok(Frame { console: None, json }) => {
+                    Ok(Frame { console: None, json, .. }) => {
                         self.send(&mut socket, &mut shutdown, json).await?;
                     }
                     Err(RecvError::Lagged(_)) => {
@@ -269,6 +272,16 @@ impl Session {
                     return Err(SocketEnd::Shutdown);
                 }
             }
+        }
+    }
+
+    /// Whether the caller holds `permission` on the server now.
+    async fn may(&self, permission: Permission) -> bool {
+        match self.state.store.get_server(&self.id).await {
+            Ok(Some(r)) => authorize_server(&self.state, &self.principal, permission, &r)
+                .await
+                .is_ok(),
+            _ => false,
         }
     }
 
