@@ -2,6 +2,7 @@
 
 use crate::config::{AgentConfig, AgentError, RunAs};
 use crate::console::Console;
+use crate::files::{FilesHub, ServerFiles};
 use crate::lock;
 use crate::logwriter::{self, LogHandle};
 use crate::sandbox::Sandbox;
@@ -28,6 +29,7 @@ pub struct Agent {
     closed: AtomicBool,
     stop_tx: watch::Sender<bool>,
     background: Mutex<Vec<JoinHandle<()>>>,
+    files: Arc<FilesHub>,
 }
 
 #[derive(Default)]
@@ -64,8 +66,10 @@ impl Agent {
             config.stats_interval,
             stop_rx,
         ));
+        let files = FilesHub::start(config.clone(), events.clone());
         Arc::new(Agent {
             config,
+            files,
             events,
             registry,
             log,
@@ -73,6 +77,15 @@ impl Agent {
             stop_tx,
             background: Mutex::new(vec![sampler_task, log_task]),
         })
+    }
+
+    /// A server's files, for the SFTP server: the same sandbox, deny list, quota and
+    /// events as the file API. Its methods block; call them from `spawn_blocking`.
+    pub fn server_files(&self, id: &ServerId) -> Result<Arc<ServerFiles>, NodeError> {
+        self.check_open()?;
+        self.files
+            .get(id)
+            .ok_or_else(|| NodeError::UnknownServer(id.clone()))
     }
 
     fn check_open(&self) -> Result<(), NodeError> {
@@ -121,6 +134,9 @@ impl Agent {
                     f.path
                 ));
             }
+        }
+        if let Err(e) = crate::files::check_deny(&spec.file_deny) {
+            return bad(e);
         }
         if let Some(p) = &spec.done_pattern
             && let Err(e) = regex::Regex::new(p)
@@ -182,6 +198,7 @@ impl Node for Agent {
         let id = spec.id.clone();
         let existing = lock(&self.registry.servers).get(&id).map(|e| e.tx.clone());
         if let Some(tx) = existing {
+            self.files.update(&spec)?;
             return ask_actor(&tx, &id, |r| Cmd::Update(Box::new(spec), r)).await;
         }
         let dir = self.config.server_dir(&id);
@@ -192,12 +209,14 @@ impl Node for Agent {
             .await
             .map_err(AgentError::from)??;
 
-        let raced = {
+        let files_spec = spec.clone();
+        // Ok: registered concurrently, update that one; Err: the new server's console.
+        let raced: Result<_, Arc<Console>> = {
             let mut servers = lock(&self.registry.servers);
             self.check_open()?;
             match servers.get(&id) {
                 // Registered concurrently: this spec replaces that one.
-                Some(e) => Some((e.tx.clone(), spec)),
+                Some(e) => Ok((e.tx.clone(), spec)),
                 None => {
                     let console = Arc::new(Console::new(
                         id.clone(),
@@ -205,7 +224,7 @@ impl Node for Agent {
                         self.events.clone(),
                         self.log.clone(),
                     ));
-                    let shared = Arc::new(Shared::new(id.clone(), dir, console));
+                    let shared = Arc::new(Shared::new(id.clone(), dir, console.clone()));
                     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
                     let actor = Actor::new(
                         self.config.clone(),
@@ -216,13 +235,16 @@ impl Node for Agent {
                     );
                     let task = tokio::spawn(actor.run());
                     servers.insert(id.clone(), Entry { tx, shared, task });
-                    None
+                    Err(console)
                 }
             }
         };
         match raced {
-            Some((tx, spec)) => ask_actor(&tx, &id, |r| Cmd::Update(Box::new(spec), r)).await,
-            None => Ok(()),
+            Ok((tx, spec)) => {
+                self.files.update(&spec)?;
+                ask_actor(&tx, &id, |r| Cmd::Update(Box::new(spec), r)).await
+            }
+            Err(console) => self.files.add(&files_spec, console).await,
         }
     }
 
@@ -240,6 +262,7 @@ impl Node for Agent {
 
     async fn remove(&self, id: &ServerId) -> Result<(), NodeError> {
         self.ask(id, Cmd::Remove).await?;
+        self.files.remove(id).await;
         // The actor has ended; forget it, close its log file, delete its files.
         let entry = lock(&self.registry.servers).remove(id);
         if let Some(e) = entry {
@@ -304,6 +327,7 @@ impl Node for Agent {
             let _ = task.await;
         }
         let _ = self.stop_tx.send(true);
+        self.files.shutdown().await;
         self.log.shutdown().await;
         let tasks: Vec<JoinHandle<()>> = lock(&self.background).drain(..).collect();
         for t in tasks {

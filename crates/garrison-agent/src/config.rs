@@ -20,6 +20,23 @@ pub struct AgentConfig {
     /// Longer console lines are cut; the rest is dropped up to the newline.
     pub max_line_bytes: usize,
     pub install: InstallConfig,
+    pub files: FilesConfig,
+}
+
+/// The file API's limits.
+#[derive(Debug, Clone)]
+pub struct FilesConfig {
+    /// Largest file a URL pull may fetch (the server's quota applies too).
+    pub pull_max_bytes: u64,
+}
+
+impl Default for FilesConfig {
+    /// 4 GiB pulls.
+    fn default() -> Self {
+        FilesConfig {
+            pull_max_bytes: 4 * 1024 * 1024 * 1024,
+        }
+    }
 }
 
 /// How installs fetch and unpack things.
@@ -88,6 +105,7 @@ impl AgentConfig {
             stats_interval: Duration::from_secs(2),
             max_line_bytes: 8192,
             install: InstallConfig::default(),
+            files: FilesConfig::default(),
         }
     }
 

@@ -7,6 +7,7 @@ mod agent;
 mod config;
 mod configs;
 mod console;
+pub mod files;
 pub mod install;
 mod installer;
 mod java;
@@ -20,7 +21,8 @@ mod stats;
 mod supervisor;
 
 pub use agent::Agent;
-pub use config::{AgentConfig, AgentError, InstallConfig, RunAs};
+pub use config::{AgentConfig, AgentError, FilesConfig, InstallConfig, RunAs};
+pub use files::{FileWriter, ServerFiles, WriteMode};
 pub use leftovers::reap_orphans;
 
 /// Milliseconds since the unix epoch, now.

@@ -23,6 +23,9 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod nofollow;
+pub use nofollow::NoFollowDir;
+
 /// Longest accepted path, in bytes (Linux `PATH_MAX`).
 pub const MAX_PATH_BYTES: usize = 4096;
 /// Longest accepted path component, in bytes (Linux `NAME_MAX`).
@@ -42,6 +45,8 @@ pub enum SandboxError {
     IsSymlink { path: String },
     #[error("{path:?} is a directory")]
     IsDir { path: String },
+    #[error("{path:?} is not a directory")]
+    NotADir { path: String },
     #[error("{path:?} is not a regular file")]
     NotAFile { path: String },
     #[error("{path:?} is larger than {limit} bytes")]
@@ -254,7 +259,11 @@ impl std::ops::Deref for DirRef<'_> {
 /// Uniquifies temp file names within this process.
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn tmp_name() -> String {
+/// Names of the sandbox's own temp files and directories start with this; they are
+/// hidden from users' listings.
+pub const TMP_PREFIX: &str = ".garrison-tmp-";
+
+pub(crate) fn tmp_name() -> String {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
