@@ -157,7 +157,7 @@ pub(crate) async fn run(
             _ = stop.changed() => break,
             msg = rx.recv() => {
                 let Some(msg) = msg else { break };
-                accept(msg, &mut pending, &mut recent, &hub);
+                accept(msg, &mut pending, &mut recent);
             }
             _ = flush_at => {
                 let now = Instant::now();
@@ -168,10 +168,19 @@ pub(crate) async fn run(
                     .collect();
                 for key in due {
                     if let Some(b) = pending.remove(&key) {
+                        let source = source_of(key.1);
+                        let changes = if source == FileSource::Game {
+                            game_changes(&key.0, b.changes, &recent, &hub)
+                        } else {
+                            b.changes
+                        };
+                        if changes.is_empty() {
+                            continue;
+                        }
                         let event = Event::File(FileEvent {
                             server: key.0,
-                            source: source_of(key.1),
-                            changes: summarise(b.changes),
+                            source,
+                            changes: summarise(changes),
                         });
                         let _ = events.try_send(event);
                     }
@@ -191,11 +200,55 @@ pub(crate) async fn run(
     }
 }
 
+/// A game burst as users may see it: echoes of the API's and SFTP's own changes and
+/// changes to denied paths (whose names would give them away) removed. Checked at
+/// flush time, because inotify often reports a rename before the operation that made
+/// it has reported itself.
+fn game_changes(
+    server: &ServerId,
+    changes: Vec<FileChange>,
+    recent: &HashMap<(ServerId, String), Instant>,
+    hub: &Weak<FilesHub>,
+) -> Vec<FileChange> {
+    let Some(files) = hub.upgrade().and_then(|h| h.get(server)) else {
+        return Vec::new();
+    };
+    // A path under one the API changed is part of that change (a tree deleted, an
+    // archive unpacked).
+    let echo = |p: &str| {
+        let mut cur = p;
+        loop {
+            if recent
+                .get(&(server.clone(), cur.to_owned()))
+                .is_some_and(|t| t.elapsed() < ECHO_WINDOW)
+            {
+                return true;
+            }
+            match cur.rfind('/') {
+                Some(i) => cur = &cur[..i],
+                None => return false,
+            }
+        }
+    };
+    let out: Vec<FileChange> = changes
+        .into_iter()
+        .filter(|c| !(echo(&c.path) && c.to.as_deref().is_none_or(echo)))
+        .filter(|c| {
+            std::iter::once(&c.path)
+                .chain(c.to.as_ref())
+                .all(|p| RelPath::new(p).is_ok_and(|rel| !files.deny_hides(&rel)))
+        })
+        .collect();
+    if !out.is_empty() {
+        files.usage_changed_outside();
+    }
+    out
+}
+
 fn accept(
     msg: Change,
     pending: &mut HashMap<(ServerId, u8), Burst>,
     recent: &mut HashMap<(ServerId, String), Instant>,
-    hub: &Weak<FilesHub>,
 ) {
     let Change {
         server,
@@ -223,33 +276,12 @@ fn accept(
                 to: None,
             };
         }
-        let echo = |p: &str| {
-            recent
-                .get(&(server.clone(), p.to_owned()))
-                .is_some_and(|t| t.elapsed() < ECHO_WINDOW)
-        };
-        if echo(&change.path) && change.to.as_deref().is_none_or(echo) {
-            return;
-        }
-        let Some(h) = hub.upgrade() else { return };
-        let Some(files) = h.get(&server) else { return };
-        // Denied paths are hidden: their changes would give their names away.
-        for p in std::iter::once(&change.path).chain(change.to.as_ref()) {
-            match RelPath::new(p) {
-                Ok(rel) if files.deny_hides(&rel) => return,
-                Ok(_) => {}
-                Err(_) => return,
-            }
-        }
-        files.usage_changed_outside();
     } else {
         let now = Instant::now();
         recent.insert((server.clone(), change.path.clone()), now);
         if let Some(to) = &change.to {
             recent.insert((server.clone(), to.clone()), now);
         }
-        // A directory's own entry is touched by every change inside it.
-        recent.insert((server.clone(), parent_of(&change.path)), now);
     }
     let burst = pending
         .entry((server, source_key(source)))

@@ -321,14 +321,14 @@ pub(crate) async fn pull(
         let rel = f.parse_new(rel.as_str())?;
         f.allowed(&rel)?;
         let (dir, name) = f.parent(&rel)?;
-        if let Some(m) = dir.lstat_opt(name).map_err(map_err)? {
-            if m.is_dir() || !overwrite {
-                return Err(FileError::new(
-                    FileErrorKind::AlreadyExists,
-                    Some(rel.as_str()),
-                    format!("{rel} already exists"),
-                ));
-            }
+        if let Some(m) = dir.lstat_opt(name).map_err(map_err)?
+            && (m.is_dir() || !overwrite)
+        {
+            return Err(FileError::new(
+                FileErrorKind::AlreadyExists,
+                Some(rel.as_str()),
+                format!("{rel} already exists"),
+            ));
         }
         Ok((rel, f.usage.remaining()))
     })

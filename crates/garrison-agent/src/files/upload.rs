@@ -177,7 +177,9 @@ impl ServerFiles {
             .map_err(|e| upload_err(id, format!("staging file: {e}")))?
             .into_std();
         // A failed earlier chunk may have left bytes past the acknowledged offset.
+        let mut file = file;
         file.set_len(u.offset)
+            .and_then(|()| std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(u.offset)))
             .map_err(|e| upload_err(id, format!("staging file: {e}")))?;
         u.busy = true;
         u.last = Instant::now();
