@@ -28,13 +28,17 @@ pub struct AgentConfig {
 pub struct FilesConfig {
     /// Largest file a URL pull may fetch (the server's quota applies too).
     pub pull_max_bytes: u64,
+    /// After the game changed files, disk usage is walked again at most this often
+    /// (the agent's own changes are counted as they happen).
+    pub usage_rescan_every: Duration,
 }
 
 impl Default for FilesConfig {
-    /// 4 GiB pulls.
+    /// 4 GiB pulls, rescans at most every 30 s.
     fn default() -> Self {
         FilesConfig {
             pull_max_bytes: 4 * 1024 * 1024 * 1024,
+            usage_rescan_every: Duration::from_secs(30),
         }
     }
 }

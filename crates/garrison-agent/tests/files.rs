@@ -1150,6 +1150,48 @@ fn usage_is_walked_at_registration_and_quota_notice_goes_to_the_console() {
     });
 }
 
+#[test]
+fn game_writes_are_rescanned_and_crossing_the_limit_is_told_once() {
+    rt().block_on(async {
+        let h = harness_with(Some(MIB), &[], |c| {
+            c.files.usage_rescan_every = Duration::from_millis(500);
+        })
+        .await;
+        let (a, id, root) = (&h.agent, &h.id, h.root());
+        a.write_file(id, "small", vec![0u8; 1000]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The game writes past the limit behind the agent's back.
+        std::fs::write(root.join("world.dat"), vec![0u8; 2 * MIB as usize]).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while a.disk_usage(id).await.unwrap().used_bytes < 2 * MIB {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no rescan after a game write"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(a.disk_usage(id).await.unwrap().used_bytes, 2 * MIB + 1000);
+        // More game writes while over: still one notice.
+        std::fs::write(root.join("world2.dat"), vec![0u8; 1000]).unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let lines = a.console(id, 100).await.unwrap().lines;
+        let notices: Vec<_> = lines
+            .iter()
+            .filter(|l| l.contains("over the limit"))
+            .collect();
+        assert_eq!(notices.len(), 1, "{lines:?}");
+        assert_eq!(
+            notices[0],
+            "[Garrison] disk usage 2.0 MiB is over the limit of 1.0 MiB"
+        );
+        assert_eq!(
+            kind(a.write_file(id, "more", vec![0u8; 10]).await),
+            FileErrorKind::QuotaExceeded
+        );
+        h.done().await;
+    });
+}
+
 // ---------------------------------------------------------------------------------
 // Deny list
 // ---------------------------------------------------------------------------------
@@ -2032,6 +2074,41 @@ fn pull_refuses_insecure_and_private_urls_and_checks_quota() {
         );
         assert!(!root.join("big.bin").exists());
         assert_eq!(a.disk_usage(id).await.unwrap().used_bytes, 9);
+        h.done().await;
+    });
+}
+
+/// Not a timed test: prints how long the first page of a 100,000-entry directory takes
+/// (`cargo test --release -p garrison-agent --test files -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn listing_100k_entries_first_page() {
+    rt().block_on(async {
+        let h = harness(None, &[]).await;
+        let dir = h.root().join("huge");
+        std::fs::create_dir(&dir).unwrap();
+        for i in 0..100_000u32 {
+            std::fs::File::create(dir.join(format!("chunk-{i:06}.dat"))).unwrap();
+        }
+        for sort in [SortKey::Name, SortKey::Size, SortKey::Modified] {
+            let t = std::time::Instant::now();
+            let p = h
+                .agent
+                .list_files(
+                    &h.id,
+                    ListRequest {
+                        path: "huge".into(),
+                        offset: 0,
+                        limit: 100,
+                        sort,
+                        descending: false,
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(p.total, 100_000);
+            println!("100k entries, first page by {sort:?}: {:?}", t.elapsed());
+        }
         h.done().await;
     });
 }

@@ -208,8 +208,9 @@ impl FilesHub {
         }
         let servers: Vec<Arc<ServerFiles>> = lock(&self.servers).values().cloned().collect();
         let tick = self.ticks.fetch_add(1, Ordering::Relaxed);
+        let every = self.ctx.config.files.usage_rescan_every;
         for files in servers {
-            if files.usage.begin_scan_if_due() {
+            if files.usage.begin_scan_if_due(every) {
                 let f = files.clone();
                 self.track(tokio::task::spawn_blocking(move || {
                     let bytes = tree::disk_usage(&f);

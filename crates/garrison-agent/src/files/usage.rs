@@ -4,7 +4,7 @@
 //! when a server is registered, and every change the agent makes adds or removes its
 //! bytes. Changes the game makes are only seen as inotify events, so they mark the
 //! figure stale and a background walk refreshes it (at most every
-//! [`RESCAN_EVERY`]).
+//! `files.usage_rescan_every`, 30 s by default).
 
 use crate::console::Console;
 use crate::lock;
@@ -12,8 +12,6 @@ use garrison_proto::{DiskUsage, FileError, FileErrorKind};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Rescans after game changes happen at most this often.
-pub(crate) const RESCAN_EVERY: Duration = Duration::from_secs(30);
 /// How long a write waits for the first walk before checking against what is known.
 const FIRST_SCAN_WAIT: Duration = Duration::from_secs(60);
 
@@ -197,12 +195,10 @@ impl Usage {
     }
 
     /// Whether a rescan should start now; marks it started.
-    pub(crate) fn begin_scan_if_due(&self) -> bool {
+    pub(crate) fn begin_scan_if_due(&self, every: Duration) -> bool {
         let mut s = lock(&self.state);
-        let due = !s.scanning
-            && s.known
-            && s.stale
-            && s.last_scan.is_none_or(|t| t.elapsed() >= RESCAN_EVERY);
+        let due =
+            !s.scanning && s.known && s.stale && s.last_scan.is_none_or(|t| t.elapsed() >= every);
         if due {
             s.scanning = true;
             s.stale = false;
