@@ -546,9 +546,15 @@ fn hard_links_to_outside_files_are_refused() {
         let tgz = std::fs::read(root.join("h.tar.gz")).unwrap();
         let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(&tgz[..]));
         assert_eq!(ar.entries().unwrap().count(), 0, "left out of archives");
-        // chmod changes the shared inode: refused too? It acts on the name in the root,
-        // which is the outside file's inode, so it must not go through.
-        // (chmod never follows a link; a hard link is the file itself.)
+        // chmod and times would change the shared inode, the outside file's.
+        assert_eq!(
+            kind(a.chmod_file(id, "hard", 0o777).await),
+            FileErrorKind::Escape
+        );
+        assert_eq!(
+            fkind(h.files().set_times("hard", 0, 0, FileSource::Sftp)),
+            FileErrorKind::Escape
+        );
         // Replacing the name is fine: the outside inode keeps its content.
         a.write_file(id, "hard", b"new".to_vec()).await.unwrap();
         assert_eq!(std::fs::read(root.join("hard")).unwrap(), b"new");

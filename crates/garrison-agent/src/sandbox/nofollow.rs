@@ -339,12 +339,40 @@ impl NoFollowDir {
     }
 
     /// chmod `name` itself (rwx bits only, as [`Sandbox::set_permissions`]); a symlink
-    /// is `IsSymlink`.
+    /// is `IsSymlink`. A regular file is changed through a descriptor whose inode was
+    /// checked to have one link: a hard link's inode is shared with its other names,
+    /// which may be outside the root (`Escape`).
     pub fn chmod(&self, name: &str, mode: u32) -> Result<(), SandboxError> {
         use nix::sys::stat::{FchmodatFlags, Mode, fchmodat};
         check_name(name)?;
-        let mode = Mode::from_bits_truncate((mode & 0o777) as nix::libc::mode_t);
-        fchmodat(self.dir.as_fd(), name, mode, FchmodatFlags::NoFollowSymlink).map_err(|errno| {
+        let bits = Mode::from_bits_truncate((mode & 0o777) as nix::libc::mode_t);
+        let m = self.lstat(name)?;
+        if m.is_dir() {
+            return self.open_dir(name)?.chmod_self(mode);
+        }
+        if m.is_file() {
+            match self.open_read(name) {
+                Ok(f) => {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    return f
+                        .set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
+                        .map_err(|e| self.err(name, e));
+                }
+                // Unreadable to the agent (not running as root): by name, after the
+                // link count check.
+                Err(SandboxError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::PermissionDenied =>
+                {
+                    if cap_fs_ext::OsMetadataExt::nlink(&m) > 1 {
+                        return Err(SandboxError::Escape {
+                            path: self.child(name)?.to_string(),
+                        });
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        fchmodat(self.dir.as_fd(), name, bits, FchmodatFlags::NoFollowSymlink).map_err(|errno| {
             match errno {
                 nix::errno::Errno::EOPNOTSUPP => SandboxError::IsSymlink {
                     path: self
@@ -373,6 +401,13 @@ impl NoFollowDir {
         mtime: std::time::SystemTime,
     ) -> Result<(), SandboxError> {
         check_name(name)?;
+        // Times of a hard-linked file are its other names' times too.
+        let m = self.lstat(name)?;
+        if m.is_file() && cap_fs_ext::OsMetadataExt::nlink(&m) > 1 {
+            return Err(SandboxError::Escape {
+                path: self.child(name)?.to_string(),
+            });
+        }
         let spec = |t| SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(t));
         self.dir
             .set_symlink_times(name, Some(spec(atime)), Some(spec(mtime)))
