@@ -235,8 +235,12 @@ pub trait NodeFiles: Send + Sync + 'static {
     async fn list_files(&self, id: &ServerId, req: ListRequest) -> Result<ListPage, NodeError>;
     async fn stat_file(&self, id: &ServerId, path: &str) -> Result<FileEntry, NodeError>;
     /// The whole content of a regular file; `TooLarge` beyond `max_bytes`.
-    async fn read_file(&self, id: &ServerId, path: &str, max_bytes: u64)
-    -> Result<Vec<u8>, NodeError>;
+    async fn read_file(
+        &self,
+        id: &ServerId,
+        path: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, NodeError>;
     /// Replace or create a file atomically (temp file + rename).
     async fn write_file(
         &self,
@@ -246,14 +250,22 @@ pub trait NodeFiles: Send + Sync + 'static {
     ) -> Result<FileEntry, NodeError>;
     async fn create_dir(&self, id: &ServerId, path: &str) -> Result<FileEntry, NodeError>;
     /// Rename or move; never replaces an existing target.
-    async fn rename_file(&self, id: &ServerId, from: &str, to: &str)
-    -> Result<FileEntry, NodeError>;
+    async fn rename_file(
+        &self,
+        id: &ServerId,
+        from: &str,
+        to: &str,
+    ) -> Result<FileEntry, NodeError>;
     /// Copy a file or a tree; never replaces an existing target; symlinks are copied as
     /// links, never followed.
     async fn copy_file(&self, id: &ServerId, from: &str, to: &str) -> Result<FileEntry, NodeError>;
     /// Permission bits only, never through a symlink.
-    async fn chmod_file(&self, id: &ServerId, path: &str, mode: u32)
-    -> Result<FileEntry, NodeError>;
+    async fn chmod_file(
+        &self,
+        id: &ServerId,
+        path: &str,
+        mode: u32,
+    ) -> Result<FileEntry, NodeError>;
     /// Files and whole trees; a symlink is removed, never its target.
     async fn delete_files(&self, id: &ServerId, paths: Vec<String>) -> Result<(), NodeError>;
     async fn compress_files(
@@ -270,8 +282,11 @@ pub trait NodeFiles: Send + Sync + 'static {
         archive: &str,
         destination: &str,
     ) -> Result<(), NodeError>;
-    async fn search_files(&self, id: &ServerId, req: SearchRequest)
-    -> Result<SearchResult, NodeError>;
+    async fn search_files(
+        &self,
+        id: &ServerId,
+        req: SearchRequest,
+    ) -> Result<SearchResult, NodeError>;
     async fn pull_file(&self, id: &ServerId, req: PullRequest) -> Result<FileEntry, NodeError>;
     /// A file from `offset`, or a directory as a tar.gz (offset must be 0).
     async fn download(&self, id: &ServerId, path: &str, offset: u64)

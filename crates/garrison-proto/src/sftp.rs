@@ -14,7 +14,10 @@ pub enum SftpCredential {
     /// A public key whose signature the SSH layer has already verified: `algorithm`
     /// (`ssh-ed25519`, …) and the key blob in SSH wire format (what `authorized_keys`
     /// carries base64-encoded).
-    PublicKey { algorithm: String, blob: Vec<u8> },
+    PublicKey {
+        algorithm: String,
+        blob: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for SftpCredential {
