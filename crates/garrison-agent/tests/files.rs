@@ -1784,6 +1784,37 @@ fn uploads_resume_refuse_bad_offsets_and_abort_cleanly() {
             kind(a.upload_state(id, "../../etc").await),
             FileErrorKind::Upload
         );
+        // A caller that goes away mid-chunk: the chunk still ends, the upload resumes.
+        let st = a.begin_upload(id, "gone.bin", 10, false).await.unwrap();
+        let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+        let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|item| (item, rx))
+        }));
+        tx.send(Ok(Bytes::from_static(b"12345"))).await.unwrap();
+        let r = tokio::time::timeout(
+            Duration::from_millis(300),
+            a.upload_chunk(id, &st.id, 0, stream),
+        )
+        .await;
+        assert!(r.is_err(), "still waiting for more body");
+        drop(tx);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let r = a
+                .upload_chunk(id, &st.id, 5, body(vec![b"67890".to_vec()]))
+                .await;
+            match r {
+                Ok(done) => {
+                    assert!(done.done);
+                    break;
+                }
+                Err(_) => {
+                    assert!(std::time::Instant::now() < deadline, "upload stuck busy");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        assert_eq!(std::fs::read(root.join("gone.bin")).unwrap(), b"1234567890");
         // At most 16 open at once.
         let mut ids = Vec::new();
         for i in 0..16 {

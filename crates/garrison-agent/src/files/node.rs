@@ -160,7 +160,12 @@ impl NodeFiles for Agent {
 
     async fn pull_file(&self, id: &ServerId, req: PullRequest) -> Result<FileEntry, NodeError> {
         let files = self.server_files(id)?;
-        transfer::pull(files, req).await.map_err(NodeError::File)
+        // In its own task: a caller that goes away mid-pull must not leave a staging
+        // file behind.
+        tokio::spawn(transfer::pull(files, req))
+            .await
+            .map_err(|e| NodeError::Io(format!("pull failed: {e}")))?
+            .map_err(NodeError::File)
     }
 
     async fn download(
@@ -195,9 +200,17 @@ impl NodeFiles for Agent {
         body: ByteStream,
     ) -> Result<UploadState, NodeError> {
         let files: Arc<ServerFiles> = self.server_files(id)?;
-        transfer::upload_chunk(files, upload.to_owned(), offset, body)
-            .await
-            .map_err(NodeError::File)
+        // In its own task: a caller dropped mid-chunk (the client went away) must not
+        // leave the upload marked busy; the body then ends and the chunk ends normally.
+        tokio::spawn(transfer::upload_chunk(
+            files,
+            upload.to_owned(),
+            offset,
+            body,
+        ))
+        .await
+        .map_err(|e| NodeError::Io(format!("upload failed: {e}")))?
+        .map_err(NodeError::File)
     }
 
     async fn upload_state(&self, id: &ServerId, upload: &str) -> Result<UploadState, NodeError> {
