@@ -1,7 +1,9 @@
 //! The Garrison node: runs game server processes natively, supervises them (one actor per
 //! server), splits and batches their console output, keeps console logs with rotation,
 //! and samples resource usage from `/proc`. The panel talks to it only through
-//! [`garrison_proto::Node`].
+//! [`garrison_proto::Node`]; the SFTP server reaches a server's files through
+//! [`Agent::server_files`] ([`files`]: the same sandbox, deny list, quota and events as
+//! the file API).
 
 mod agent;
 mod config;
