@@ -119,6 +119,22 @@ fn sample(method: &str, path: &str) -> Option<Value> {
         ("PATCH", "/servers/{id}/startup") => json!({"variables": {"ready_delay_ms": "x"}}),
         ("POST", "/servers/{id}/reinstall" | "/servers/{id}/install/cancel")
         | ("POST", "/template-repos/{rid}/sync") => Value::Null,
+        // File routes: bodies the node refuses after the permission check (bad paths,
+        // empty lists), and no `?path=` where one is needed (400).
+        ("PUT", "/servers/{id}/files/content")
+        | ("PATCH", "/servers/{id}/files/uploads/{upload}") => Value::Null,
+        ("POST", "/servers/{id}/files/uploads") => json!({"path": "../x", "size": 1}),
+        ("POST", "/servers/{id}/files/folder") => json!({"path": "../x"}),
+        ("POST", "/servers/{id}/files/rename" | "/servers/{id}/files/copy") => {
+            json!({"from": "../x", "to": "y"})
+        }
+        ("POST", "/servers/{id}/files/chmod") => json!({"path": "x", "mode": 4095}),
+        ("POST", "/servers/{id}/files/delete") => json!({"paths": []}),
+        ("POST", "/servers/{id}/files/compress") => json!({"paths": [], "destination": "a.tar.gz"}),
+        ("POST", "/servers/{id}/files/decompress") => {
+            json!({"path": "../a.zip", "destination": ""})
+        }
+        ("POST", "/servers/{id}/files/pull") => json!({"url": "ftp://x", "destination": "x"}),
         (_, "/servers/{id}/ws") => return None, // WebSocket: tested on its own below
         // Read-only; no query: the first page of the log, the counts, the health report.
         ("GET", "/servers/{id}/activity" | "/admin/audit" | "/admin/stats" | "/admin/health") => {
@@ -269,6 +285,7 @@ async fn every_route_and_caller() {
                 .replace("{user_id}", "no-such-user")
                 .replace("{tid}", "no-such-template")
                 .replace("{rid}", "no-such-repo")
+                .replace("{upload}", "no-such-upload")
         );
         for (caller, key) in &s.keys {
             let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
@@ -287,6 +304,7 @@ async fn every_route_and_caller() {
             let missing_below = route.path.contains("{user_id}")
                 || route.path.contains("{tid}")
                 || route.path.contains("{rid}")
+                || route.path.contains("{upload}")
                 || route.path.starts_with("/account/api-keys/")
                 || route.path.starts_with("/account/sessions/")
                 || route.path.starts_with("/account/ssh-keys/");

@@ -144,6 +144,45 @@ impl ServerFiles {
         Ok((self.dir(&parent)?, name))
     }
 
+    /// The directory holding `rel`, walking from the root without following links.
+    /// Missing directories on the way are created when `create` (and reported), else
+    /// `Ok(None)`; a file or link on the way is `NotADirectory`.
+    pub(crate) fn parent_creating<'p>(
+        &self,
+        rel: &'p RelPath,
+        create: bool,
+        source: FileSource,
+    ) -> Result<Option<(NoFollowDir, &'p str)>, FileError> {
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            return Err(invalid(".", "the server directory itself"));
+        };
+        let mut dir = self.dir(&RelPath::root())?;
+        let mut at = RelPath::root();
+        for part in parent.components() {
+            at = at
+                .join_str(part)
+                .map_err(|e| invalid(rel.as_str(), &e.to_string()))?;
+            match dir.lstat_opt(part).map_err(map_err)? {
+                Some(m) if m.is_dir() => {}
+                Some(_) => {
+                    return Err(FileError::new(
+                        FileErrorKind::NotADirectory,
+                        Some(at.as_str()),
+                        format!("{at} is not a directory"),
+                    ));
+                }
+                None if create => {
+                    self.allowed(&at)?;
+                    dir.create_dir(part).map_err(map_err)?;
+                    self.emit(source, FileAction::Created, &at, None);
+                }
+                None => return Ok(None),
+            }
+            dir = dir.open_dir(part).map_err(map_dir_err)?;
+        }
+        Ok(Some((dir, name)))
+    }
+
     pub(crate) fn emit(
         &self,
         source: FileSource,

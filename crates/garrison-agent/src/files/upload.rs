@@ -82,8 +82,14 @@ impl ServerFiles {
     ) -> Result<UploadState, FileError> {
         let rel = self.parse_new(path)?;
         self.allowed(&rel)?;
-        let (dir, name) = self.parent(&rel)?;
-        if let Some(m) = dir.lstat_opt(name).map_err(map_err)? {
+        // Missing parent directories are made when the upload completes, so a folder
+        // dropped into the file manager keeps its tree.
+        let target = self.parent_creating(&rel, false, FileSource::Api)?;
+        let existing = match &target {
+            Some((dir, name)) => dir.lstat_opt(name).map_err(map_err)?,
+            None => None,
+        };
+        if let Some(m) = existing {
             if m.is_dir() {
                 return Err(FileError::new(
                     FileErrorKind::IsADirectory,
@@ -212,7 +218,9 @@ impl ServerFiles {
         let result = (|| {
             // The deny list may have changed since the upload began.
             self.allowed(&rel)?;
-            let (dir, name) = self.parent(&rel)?;
+            let (dir, name) = self
+                .parent_creating(&rel, true, FileSource::Api)?
+                .ok_or_else(|| upload_err(id, "the target directory could not be made"))?;
             let old = dir.lstat_opt(name).map_err(map_err)?;
             let staged = self
                 .uploads

@@ -51,6 +51,8 @@ pub struct Garrison {
     pub http: reqwest::Client,
     pub key: String,
     pub first_stdout: String,
+    /// The SFTP server's port (from the line `garrison serve` prints), if it runs.
+    pub sftp_port: Option<u16>,
     extra_env: Vec<(String, String)>,
 }
 
@@ -72,6 +74,7 @@ impl Garrison {
             http: reqwest::Client::new(),
             key: String::new(),
             first_stdout: String::new(),
+            sftp_port: None,
             extra_env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -102,6 +105,7 @@ impl Garrison {
             .arg("127.0.0.1:0")
             .env("GARRISON_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("GARRISON_LOG", "info")
+            .env("GARRISON_SFTP_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in &self.extra_env {
@@ -120,6 +124,10 @@ impl Garrison {
                 "garrison exited before listening; printed:\n{printed}"
             );
             printed.push_str(&line);
+            if let Some(rest) = line.split("SFTP is listening on ").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap();
+                self.sftp_port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
+            }
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap();
                 self.base = format!("http://{addr}");
