@@ -1,0 +1,3 @@
+//! The agent's file layer, the one way SFTP reaches a server's files.
+
+pub(crate) use garrison_agent::{Agent, FileWriter, ServerFiles, WriteMode};
