@@ -1,6 +1,7 @@
 // Starts a real `garrison serve` for the browser tests and stops it again.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -30,11 +31,25 @@ function runnableCopy(bin) {
   return { bin: copy, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** A TCP port nobody listens on now (for the SFTP server, which must keep it across restarts). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 export class Garrison {
   constructor() {
     this.child = null;
     this.base = null;
     this.listen = '127.0.0.1:0';
+    /** The SFTP server's port: a free one, not the default 2022 on every address. */
+    this.sftpPort = null;
     this.log = [];
     const { bin, cleanup } = runnableCopy(garrisonBin());
     this.bin = bin;
@@ -49,6 +64,8 @@ export class Garrison {
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('GARRISON_')) env[k] = v;
     env.GARRISON_ADMIN_PASSWORD = ADMIN_PASSWORD;
     env.GARRISON_LOG = 'info';
+    this.sftpPort ??= await freePort();
+    env.GARRISON_SFTP_LISTEN = `127.0.0.1:${this.sftpPort}`;
     // E2E_WEB_DIR: test a UI build on disk instead of the one embedded in the binary.
     if (process.env.E2E_WEB_DIR) env.GARRISON_WEB_DIR = path.resolve(process.env.E2E_WEB_DIR);
     const child = spawn(this.bin, ['serve', '--data-dir', this.dataDir, '--listen', this.listen], {

@@ -8,6 +8,7 @@ import os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { chromium, request } from 'playwright-core';
 import { ADMIN_PASSWORD, Garrison } from './harness.mjs';
+import { fileManagerSteps } from './files.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.join(here, 'artifacts');
@@ -1366,6 +1367,23 @@ async function main() {
     await visible(tid('install-panel'));
     await visible(tid('install-failed'), 30_000);
     await badge('offline');
+  });
+
+  // ---- Files and SFTP details (issue 6): e2e/files.mjs ----
+  await fileManagerSteps({
+    step,
+    page,
+    browser,
+    base,
+    visible,
+    waitText,
+    shot,
+    apiCall,
+    problems,
+    artifacts: ARTIFACTS,
+    T,
+    sftpPort: garrison.sftpPort,
+    adminName: 'admin',
   });
 }
 

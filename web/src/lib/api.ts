@@ -5,6 +5,8 @@ export interface ApiErrorBody {
   message: string;
   field?: string;
   state?: string;
+  /** The file a file operation failed on. */
+  path?: string;
 }
 
 export class ApiError extends Error {
@@ -12,6 +14,7 @@ export class ApiError extends Error {
   readonly code: string;
   readonly field?: string;
   readonly state?: string;
+  readonly path?: string;
 
   constructor(status: number, body: ApiErrorBody) {
     super(body.message);
@@ -20,6 +23,7 @@ export class ApiError extends Error {
     this.code = body.code;
     this.field = body.field;
     this.state = body.state;
+    this.path = body.path;
   }
 }
 
@@ -51,6 +55,11 @@ export function setUnauthorizedHandler(fn: () => void) {
   onUnauthorized = fn;
 }
 
+/** For answers that did not come through `api` (uploads): a lost session goes to the login page. */
+export function noticeSessionLost(err: unknown) {
+  if (isSessionLost(err)) onUnauthorized();
+}
+
 /** The value of cookie `name` in a `document.cookie` string. */
 export function cookieValue(cookies: string, name: string): string | undefined {
   for (const part of cookies.split(';')) {
@@ -60,18 +69,34 @@ export function cookieValue(cookies: string, name: string): string | undefined {
   return undefined;
 }
 
-async function send(method: string, path: string, body: unknown, accept: string): Promise<string> {
-  const headers: Record<string, string> = { accept };
-  // Writes with the session cookie must echo the CSRF cookie, which only pages of this
-  // origin can read.
+/**
+ * Writes with the session cookie must echo the CSRF cookie, which only pages of this
+ * origin can read. For requests made without `api` (XMLHttpRequest uploads).
+ */
+export function csrfHeaders(method: string): Record<string, string> {
   const csrf = typeof document === 'undefined' ? undefined : cookieValue(document.cookie, 'garrison_csrf');
-  if (csrf && method !== 'GET' && method !== 'HEAD') headers['x-csrf-token'] = csrf;
+  return csrf && method !== 'GET' && method !== 'HEAD' ? { 'x-csrf-token': csrf } : {};
+}
+
+/** A body sent as it is (a file's text), not as JSON. */
+export class RawBody {
+  constructor(
+    readonly data: string | Blob,
+    readonly contentType = 'text/plain; charset=utf-8',
+  ) {}
+}
+
+async function send(method: string, path: string, body: unknown, accept: string): Promise<string> {
+  const headers: Record<string, string> = { accept, ...csrfHeaders(method) };
   const init: RequestInit = {
     method,
     credentials: 'same-origin',
     headers,
   };
-  if (body !== undefined) {
+  if (body instanceof RawBody) {
+    headers['content-type'] = body.contentType;
+    init.body = body.data;
+  } else if (body !== undefined) {
     headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
@@ -116,3 +141,5 @@ export const get = <T>(path: string) => api<T>('GET', path);
 export const post = <T>(path: string, body?: unknown) => api<T>('POST', path, body ?? {});
 export const patch = <T>(path: string, body: unknown) => api<T>('PATCH', path, body);
 export const del = <T>(path: string) => api<T>('DELETE', path);
+/** PUT of a raw text body (a file's new content); the answer is JSON. */
+export const putText = <T>(path: string, text: string) => api<T>('PUT', path, new RawBody(text));

@@ -4,6 +4,7 @@ import { SampleWindow } from './samples';
 import { planBatch, planHistory } from './sequence';
 import { ConsoleSocket, consoleUrl, type ConnectionStatus } from './socket';
 import { applyHello, idleInstall, samePrompt, installStateChanged, reduceInstall, settleFromStatus, type InstallView } from './install';
+import type { FileEvent } from './files';
 import type { InstallStatus, PowerAction, Prompt, ServerState, Stats } from './types';
 
 /** What the console needs from a terminal (xterm.js's Terminal fits). */
@@ -40,6 +41,7 @@ export class ServerLive {
   private dismissedPrompt: Prompt | null = null;
 
   private socket: ConsoleSocket | null = null;
+  private fileListeners = new Set<(e: FileEvent) => void>();
   private term: TermLike | null = null;
   private batcher: LineBatcher;
   private shownNext: number | null = null;
@@ -126,6 +128,9 @@ export class ServerLive {
         prompt: (d) => {
           this.runPrompt = d.prompt;
         },
+        file: (d) => {
+          for (const fn of this.fileListeners) fn(d);
+        },
         error: (e) => {
           this.lastError = e.state ? `${e.message}` : e.message;
         },
@@ -138,6 +143,12 @@ export class ServerLive {
     this.install = installStateChanged(this.install, state);
     // A sign-in asked for by a running server is moot once it stops.
     if (state !== 'running' && state !== 'starting') this.runPrompt = null;
+  }
+
+  /** Calls `fn` with every `server.file` event; the returned function stops it. */
+  onFiles(fn: (e: FileEvent) => void): () => void {
+    this.fileListeners.add(fn);
+    return () => this.fileListeners.delete(fn);
   }
 
   /** The stored install status: tells how an install ended that we did not watch end. */

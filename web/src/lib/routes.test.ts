@@ -18,6 +18,7 @@ describe('routes', () => {
     expect(parseRoute('/admin/audit')).toEqual({ page: 'admin-audit' });
     expect(parseRoute('/admin/templates')).toEqual({ page: 'admin-templates' });
     expect(parseRoute('/servers/abc/startup')).toEqual({ page: 'server', id: 'abc', tab: 'startup' });
+    expect(parseRoute('/servers/abc/files')).toEqual({ page: 'server', id: 'abc', tab: 'files' });
     expect(parseRoute('/admin/nope')).toEqual({ page: 'notfound' });
   });
 

@@ -28,7 +28,7 @@ class Session {
       await post('/auth/logout');
     } finally {
       this.user = null;
-      go('/login', { replace: true });
+      go('/login', { replace: true, force: true });
     }
   }
 
@@ -37,7 +37,7 @@ class Session {
     this.user = null;
     if (router.route.page !== 'login') {
       const here = location.pathname + location.search;
-      go(`/login?next=${encodeURIComponent(here)}`, { replace: true });
+      go(`/login?next=${encodeURIComponent(here)}`, { replace: true, force: true });
     }
   }
 }

@@ -53,6 +53,7 @@ function setup() {
       error: (e) => events.push(`error:${e.message}`),
       install: (d) => events.push(`install:${d.phase}${d.step != null ? `:${d.step}` : ''}`),
       prompt: (d) => events.push(`prompt:${d.prompt.code}`),
+      file: (d) => events.push(`file:${d.source}:${d.changes.map((c) => `${c.action} ${c.path}`).join(',')}`),
       failedToOpen: () => failed++,
     },
   });
@@ -76,8 +77,17 @@ describe('ConsoleSocket', () => {
     ws.msg({ event: 'error', data: { code: 'conflict', message: 'no' } });
     ws.msg({ event: 'server.install', data: { server: 's1', phase: 'step', step: 1, steps: 3, kind: 'download' } });
     ws.msg({ event: 'server.prompt', data: { server: 's1', prompt: { url: 'https://x', code: 'AB-12', message: '' } } });
+    ws.msg({ event: 'server.file', data: { server: 's1', source: 'sftp', changes: [{ action: 'created', path: 'a.txt' }] } });
     ws.msg({ event: 'something.new', data: {} });
-    expect(t.events).toEqual(['hello:offline', 'console:a,b', 'status:running', 'error:no', 'install:step:1', 'prompt:AB-12']);
+    expect(t.events).toEqual([
+      'hello:offline',
+      'console:a,b',
+      'status:running',
+      'error:no',
+      'install:step:1',
+      'prompt:AB-12',
+      'file:sftp:created a.txt',
+    ]);
     expect(t.statuses.at(-1)).toEqual(['connected', undefined]);
     expect(t.s.send({ type: 'power', action: 'start' })).toBe(true);
     expect(JSON.parse(ws.sent[0])).toEqual({ type: 'power', action: 'start' });

@@ -1,5 +1,6 @@
 import { Backoff } from './backoff';
 import type { ApiErrorBody } from './api';
+import type { FileEvent } from './files';
 import type { Hello, InstallEvent, PowerAction, Prompt, ServerState, Stats } from './types';
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed';
@@ -14,6 +15,8 @@ export interface ConsoleHandlers {
   install?(data: InstallEvent): void;
   /** A running server asks the user to act (sign in with a code). */
   prompt?(data: { server: string; prompt: Prompt }): void;
+  /** Files changed under the server's directory (API, SFTP or the game itself). */
+  file?(data: FileEvent): void;
   error?(data: ApiErrorBody): void;
   connection?(status: ConnectionStatus, retryInMs?: number): void;
   /** The socket failed before opening: maybe the session is gone. */
@@ -130,6 +133,9 @@ export class ConsoleSocket {
         break;
       case 'server.prompt':
         h.prompt?.(d);
+        break;
+      case 'server.file':
+        h.file?.(d);
         break;
       case 'error':
         h.error?.(d);
