@@ -220,8 +220,13 @@ async fn connection(
         let idle = shared_idle;
         let deadline = tokio::time::sleep(LOGIN_GRACE);
         tokio::pin!(deadline);
+        let mut armed = false;
         let reason = loop {
             tokio::select! {
+                _ = ctl.signed_in.cancelled(), if !armed => {
+                    armed = true;
+                    deadline.as_mut().reset((ctl.last_active() + idle).into());
+                }
                 r = &mut session => {
                     if let Err(e) = r {
                         tracing::debug!(%peer, error = %e, "SSH session ended");

@@ -285,11 +285,24 @@ pub(crate) async fn serve(channel: Channel<Msg>, ctx: SftpContext) {
         next_handle: 1,
     };
     {
+        // The reader runs beside the answering; the channel is done when the answers
+        // are (after the reader ended and the queue drained, or on a send that failed).
         let reader = read_requests(&mut rx, req_tx);
         let work = sftp.run(req_rx, &tx);
+        let both = async {
+            tokio::pin!(reader);
+            tokio::pin!(work);
+            let mut reading = true;
+            loop {
+                tokio::select! {
+                    _ = &mut reader, if reading => reading = false,
+                    _ = &mut work => return,
+                }
+            }
+        };
         tokio::select! {
             _ = cancel.cancelled() => {}
-            _ = async { tokio::join!(reader, work) } => {}
+            _ = both => {}
         }
     }
     // Open uploads that were never closed are dropped, not committed.
@@ -658,13 +671,9 @@ impl Sftp {
                     results.push((id, Err(e.clone())));
                     continue;
                 }
-                if data.len() > MAX_RW_LEN as usize {
-                    results.push((id, Ok(None)));
-                    continue;
-                }
                 let at = if append { writer.len() } else { offset };
                 match writer.write_at(at, &data) {
-                    Ok(()) => results.push((id, Ok(Some(data.len() as u64)))),
+                    Ok(()) => results.push((id, Ok(data.len() as u64))),
                     Err(e) => {
                         failed = Some(e.clone());
                         results.push((id, Err(e)));
@@ -679,11 +688,10 @@ impl Sftp {
                 w.writer = Some(writer);
                 for (id, r) in results {
                     match r {
-                        Ok(Some(n)) => {
+                        Ok(n) => {
                             w.bytes += n;
                             put_status(out, id, StatusCode::Ok, "");
                         }
-                        Ok(None) => put_status(out, id, StatusCode::BadMessage, "write too large"),
                         Err(e) => put_fail(out, id, &Fail::from(e)),
                     }
                 }
@@ -709,13 +717,16 @@ impl Sftp {
             }
         };
         let writer = w.writer.take();
-        if let Err(f) = self.need(w.need) {
-            drop_blocking(writer);
+        // Refused or failed: the upload is dropped (its temp file removed) before the
+        // answer, so the client never sees a partial file.
+        let refusal = match (self.need(w.need), w.error.take()) {
+            (Err(f), _) => Some(f),
+            (Ok(()), Some(e)) => Some(Fail::from(e)),
+            (Ok(()), None) => None,
+        };
+        if let Some(f) = refusal {
+            let _ = tokio::task::spawn_blocking(move || drop(writer)).await;
             return Err(f);
-        }
-        if let Some(e) = w.error.take() {
-            drop_blocking(writer);
-            return Err(Fail::from(e));
         }
         let writer = writer.ok_or_else(|| Fail::failure("internal error"))?;
         let (path, mode, times) = (w.path.clone(), w.mode, w.times);

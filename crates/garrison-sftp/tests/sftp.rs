@@ -448,14 +448,13 @@ async fn changed_permissions_apply_and_revoked_users_are_cut_off() {
     // `-put`: a failure does not end the batch.
     live.send("-put a.txt two.txt\nput a.txt one.txt\n").await;
     assert!(
-        eventually(Duration::from_secs(20), || {
-            std::fs::metadata(f.root.join("one.txt"))
-                .map(|m| m.modified().unwrap().elapsed().unwrap() < Duration::from_secs(2))
-                .unwrap_or(false)
-        })
-        .await
-            || f.gate.audit_entries("sftp.write").len() >= 2,
-        "the update with file.update left was refused"
+        eventually(Duration::from_secs(20), || f
+            .gate
+            .audit_entries("sftp.write")
+            .len()
+            == 2)
+        .await,
+        "the overwrite (file.update is still held) did not land"
     );
     assert!(
         !f.root.join("two.txt").exists(),
@@ -597,5 +596,33 @@ async fn host_key_is_kept_and_shutdown_ends_sessions() {
     let second = scan(again.local_addr().port()).await;
     assert_eq!(first, second, "the host key changed across restarts");
     again.shutdown().await;
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_closed() {
+    let mut f = Fixture::new(None, |c| c.idle_timeout_secs = 2).await;
+    let mut live = Live::start(&f, "alice", "correct horse").await;
+    live.send("pwd\n").await;
+    assert!(
+        eventually(Duration::from_secs(20), || f
+            .gate
+            .audit_entries("sftp.login")
+            .len()
+            == 1)
+        .await
+    );
+    // Busy: requests (`ls`; `pwd` is answered by the client) keep it open past the
+    // idle time. Had the connection gone, the failing `ls` would end the batch.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        live.send("ls\n").await;
+    }
+    assert!(
+        !live.ended_within(Duration::from_millis(500)).await,
+        "a busy session was closed"
+    );
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(live.connection_gone().await, "an idle session stayed open");
     f.stop().await;
 }

@@ -41,11 +41,7 @@ fn rate(d: Duration) -> String {
 }
 
 /// (put, get) times through Garrison's server.
-async fn garrison_round_trip(f: &Fixture, cipher: Option<&str>) -> (Duration, Duration) {
-    let extra: Vec<&str> = match cipher {
-        Some(c) => vec!["-c", c],
-        None => vec![],
-    };
+async fn garrison_round_trip(f: &Fixture, extra: &[&str]) -> (Duration, Duration) {
     let _ = std::fs::remove_file(f.root.join("big.bin"));
     let _ = std::fs::remove_file(f.local.join("back.bin"));
     let t = Instant::now();
@@ -53,7 +49,7 @@ async fn garrison_round_trip(f: &Fixture, cipher: Option<&str>) -> (Duration, Du
         .sftp_as(
             "alice",
             Login::Password("correct horse"),
-            &extra,
+            extra,
             "put big.bin\n",
         )
         .await;
@@ -64,7 +60,7 @@ async fn garrison_round_trip(f: &Fixture, cipher: Option<&str>) -> (Duration, Du
         .sftp_as(
             "alice",
             Login::Password("correct horse"),
-            &extra,
+            extra,
             "get big.bin back.bin\n",
         )
         .await;
@@ -79,7 +75,7 @@ async fn one_gib_round_trip() {
     let local = f.local.join("big.bin");
     make_file(&local).await;
     let want = sha256(&local).await;
-    let (put, get) = garrison_round_trip(&f, None).await;
+    let (put, get) = garrison_round_trip(&f, &[]).await;
     eprintln!("garrison sftp 1 GiB: put {}, get {}", rate(put), rate(get));
     assert_eq!(
         sha256(&f.root.join("big.bin")).await,
@@ -97,7 +93,7 @@ async fn one_gib_round_trip() {
 }
 
 /// Debian's sshd with its sftp-server on a free port, a key for root.
-async fn openssh_round_trip(f: &Fixture, cipher: Option<&str>) -> Option<(Duration, Duration)> {
+async fn openssh_round_trip(f: &Fixture, extra: &[&str]) -> Option<(Duration, Duration)> {
     let sshd = Path::new("/usr/sbin/sshd");
     if !sshd.exists() {
         eprintln!("no sshd; skipped");
@@ -153,10 +149,7 @@ async fn openssh_round_trip(f: &Fixture, cipher: Option<&str>) -> Option<(Durati
         .await
     );
     let sftp = |batch: &'static str| {
-        let mut c = f.client("sftp", &Login::Key(&key), &[]);
-        if let Some(c2) = cipher {
-            c.args(["-c", c2]);
-        }
+        let mut c = f.client("sftp", &Login::Key(&key), extra);
         let b = f.tmp.path().join("openssh-batch");
         std::fs::write(&b, batch).unwrap();
         c.arg("-P")
@@ -190,11 +183,16 @@ async fn openssh_round_trip(f: &Fixture, cipher: Option<&str>) -> Option<(Durati
 async fn vs_openssh() {
     let mut f = Fixture::new(None, |_| {}).await;
     make_file(&f.local.join("big.bin")).await;
-    for cipher in [None, Some("aes128-gcm@openssh.com")] {
-        let name = cipher.unwrap_or("default cipher");
+    let runs: [&[&str]; 3] = [&[], &["-c", "aes128-gcm@openssh.com"], &["-B", "32768"]];
+    for extra in runs {
+        let name = if extra.is_empty() {
+            "defaults".to_owned()
+        } else {
+            extra.join(" ")
+        };
         for round in 0..2 {
-            let (gp, gg) = garrison_round_trip(&f, cipher).await;
-            if let Some((op, og)) = openssh_round_trip(&f, cipher).await {
+            let (gp, gg) = garrison_round_trip(&f, extra).await;
+            if let Some((op, og)) = openssh_round_trip(&f, extra).await {
                 eprintln!(
                     "[{name}, round {round}] put: garrison {} vs openssh {} ({:.2}x); \
                      get: garrison {} vs openssh {} ({:.2}x)",
