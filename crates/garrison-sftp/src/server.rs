@@ -7,7 +7,7 @@ use crate::stream::KillableStream;
 use crate::{SftpConfig, SftpError, hostkey};
 use garrison_proto::SftpGate;
 use russh::server::Config as SshConfig;
-use russh::{Disconnect, MethodKind, MethodSet, Preferred, SshId, cipher, compression};
+use russh::{Disconnect, MethodKind, MethodSet, Preferred, SshId, cipher, compression, kex};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -70,6 +70,26 @@ impl SftpServer {
 
 fn ssh_config(config: &SftpConfig, key: russh::keys::PrivateKey) -> SshConfig {
     let preferred = Preferred {
+        // russh's default order plus ECDH on the NIST curves, for clients without
+        // curve25519.
+        kex: Cow::Borrowed(&[
+            kex::MLKEM768X25519_SHA256,
+            kex::CURVE25519,
+            kex::CURVE25519_PRE_RFC_8731,
+            kex::ECDH_SHA2_NISTP256,
+            kex::ECDH_SHA2_NISTP384,
+            kex::ECDH_SHA2_NISTP521,
+            kex::DH_GEX_SHA256,
+            kex::DH_G18_SHA512,
+            kex::DH_G17_SHA512,
+            kex::DH_G16_SHA512,
+            kex::DH_G15_SHA512,
+            kex::DH_G14_SHA256,
+            kex::EXTENSION_SUPPORT_AS_CLIENT,
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ]),
         cipher: Cow::Borrowed(&[
             cipher::CHACHA20_POLY1305,
             cipher::AES_256_GCM,

@@ -845,27 +845,63 @@ impl Sftp {
         handle: &str,
         a: &FileAttributes,
     ) -> Result<Packet, Fail> {
-        let path = match self.handles.get_mut(handle) {
+        let path = match self.handles.get(handle) {
             None => return Err(Fail::bad_handle()),
             Some(Open::Write(w)) => {
-                // Applied once the upload is in place (the file may not be visible yet).
-                if self.ctx.read_only {
-                    return Err(Fail::denied("the SFTP server is read-only"));
-                }
-                if let Some(m) = permission_bits(a) {
-                    w.mode = Some(m);
-                }
-                if let Some(t) = times(a) {
-                    w.times = Some(t);
-                }
                 let need = w.need;
                 self.need(need)?;
-                return Ok(ok(id));
+                return self.fsetstat_upload(id, handle, a).await;
             }
             Some(Open::Read(r)) => r.path.clone(),
             Some(Open::Dir(d)) => d.path.clone(),
         };
         self.setstat(id, path, a).await
+    }
+
+    /// `fsetstat` on a file being written: the size now (truncate or extend), mode and
+    /// times once the upload is in place (in `Replace` mode it is not visible yet).
+    async fn fsetstat_upload(
+        &mut self,
+        id: u32,
+        handle: &str,
+        a: &FileAttributes,
+    ) -> Result<Packet, Fail> {
+        let Some(Open::Write(w)) = self.handles.get_mut(handle) else {
+            return Err(Fail::bad_handle());
+        };
+        if let Some(m) = permission_bits(a) {
+            w.mode = Some(m);
+        }
+        if let Some(t) = times(a) {
+            w.times = Some(t);
+        }
+        if let Some(len) = a.size {
+            if let Some(e) = &w.error {
+                return Err(Fail::from(e.clone()));
+            }
+            let Some(mut writer) = w.writer.take() else {
+                return Err(Fail::failure("internal error"));
+            };
+            let done = tokio::task::spawn_blocking(move || {
+                let r = writer.set_len(len);
+                (writer, r)
+            })
+            .await;
+            match done {
+                Ok((writer, r)) => {
+                    w.writer = Some(writer);
+                    if let Err(e) = r {
+                        w.error = Some(e.clone());
+                        return Err(Fail::from(e));
+                    }
+                }
+                Err(_) => {
+                    w.error = Some(FileError::new(FileErrorKind::Io, None, "truncate failed"));
+                    return Err(Fail::failure("internal error"));
+                }
+            }
+        }
+        Ok(ok(id))
     }
 
     async fn opendir(&mut self, id: u32, raw: &str) -> Result<Packet, Fail> {

@@ -119,6 +119,27 @@ async fn quota_message_limits_and_refusals() {
     sftp.write(&h, 6, b"WORLD".to_vec()).await.unwrap();
     sftp.close(&h).await.unwrap();
     assert_eq!(std::fs::read(f.root.join("a.txt")).unwrap(), b"hello WORLD");
+    // fsetstat size on a handle being written truncates it.
+    std::fs::write(f.root.join("t.txt"), b"hello world").unwrap();
+    let h = sftp
+        .open("t.txt", OpenFlags::WRITE, FileAttributes::empty())
+        .await
+        .unwrap()
+        .handle;
+    let attrs = FileAttributes {
+        size: Some(5),
+        ..FileAttributes::empty()
+    };
+    sftp.fsetstat(&h, attrs).await.unwrap();
+    sftp.close(&h).await.unwrap();
+    assert_eq!(std::fs::read(f.root.join("t.txt")).unwrap(), b"hello");
+    // setstat size on a path is not supported (nothing is changed).
+    let attrs = FileAttributes {
+        size: Some(1),
+        ..FileAttributes::empty()
+    };
+    let (code, _) = status(sftp.setstat("t.txt", attrs).await.unwrap_err());
+    assert_eq!(code, StatusCode::OpUnsupported);
     let h = sftp
         .open("a.txt", OpenFlags::READ, FileAttributes::empty())
         .await

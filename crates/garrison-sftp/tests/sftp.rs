@@ -626,3 +626,68 @@ async fn idle_sessions_are_closed() {
     assert!(live.connection_gone().await, "an idle session stayed open");
     f.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn common_algorithms_connect_and_weak_ones_do_not() {
+    let mut f = Fixture::new(None, |_| {}).await;
+    let mut good: Vec<Vec<String>> = Vec::new();
+    for kex in [
+        "curve25519-sha256",
+        "curve25519-sha256@libssh.org",
+        "ecdh-sha2-nistp256",
+        "ecdh-sha2-nistp384",
+        "ecdh-sha2-nistp521",
+        "diffie-hellman-group-exchange-sha256",
+        "diffie-hellman-group16-sha512",
+        "diffie-hellman-group14-sha256",
+    ] {
+        good.push(vec!["-o".into(), format!("KexAlgorithms={kex}")]);
+    }
+    for cipher in [
+        "chacha20-poly1305@openssh.com",
+        "aes256-gcm@openssh.com",
+        "aes128-gcm@openssh.com",
+        "aes256-ctr",
+        "aes192-ctr",
+        "aes128-ctr",
+    ] {
+        good.push(vec!["-c".into(), cipher.into()]);
+    }
+    for mac in [
+        "hmac-sha2-256-etm@openssh.com",
+        "hmac-sha2-512-etm@openssh.com",
+        "hmac-sha2-256",
+        "hmac-sha2-512",
+    ] {
+        good.push(vec![
+            "-c".into(),
+            "aes128-ctr".into(),
+            "-o".into(),
+            format!("MACs={mac}"),
+        ]);
+    }
+    for args in &good {
+        let extra: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = f
+            .sftp_as("alice", Login::Password("correct horse"), &extra, "ls\n")
+            .await;
+        assert!(out.ok, "{args:?}: {}", out.all());
+    }
+    for args in [
+        ["-c", "aes128-cbc"],
+        ["-c", "3des-cbc"],
+        ["-o", "MACs=hmac-sha1"],
+        ["-o", "KexAlgorithms=diffie-hellman-group14-sha1"],
+        ["-o", "HostKeyAlgorithms=ssh-rsa"],
+    ] {
+        let mut extra = args.to_vec();
+        if args[0] == "-o" && args[1].starts_with("MACs") {
+            extra.extend(["-c", "aes128-ctr"]);
+        }
+        let out = f
+            .sftp_as("alice", Login::Password("correct horse"), &extra, "ls\n")
+            .await;
+        assert!(!out.ok, "{args:?} was accepted");
+    }
+    f.stop().await;
+}
