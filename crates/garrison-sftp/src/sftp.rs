@@ -352,8 +352,8 @@ impl Sftp {
             let mut out = BytesMut::new();
             match req {
                 Req::Read(first) => {
+                    let mut bytes = first.len.min(MAX_RW_LEN) as usize;
                     let mut batch = vec![first];
-                    let mut bytes = 0usize;
                     while batch.len() < BATCH_MAX && bytes < BATCH_BYTES {
                         match queue.try_recv() {
                             Ok(Req::Read(r)) if r.handle == batch[0].handle => {
