@@ -39,15 +39,19 @@ struct FileSftp {
     listen: Option<String>,
     public_host: Option<String>,
     read_only: Option<bool>,
+    host_key: Option<PathBuf>,
+    max_auth_attempts: Option<u32>,
+    per_ip_per_minute: Option<u32>,
+    max_sessions_per_user: Option<u32>,
+    idle_timeout_secs: Option<u64>,
 }
 
 /// The node's SFTP server, as `garrison serve` runs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SftpSettings {
-    pub listen: SocketAddr,
+    pub server: garrison_sftp::SftpConfig,
     /// The host name users are told to connect to; the panel's own when unset.
     pub public_host: Option<String>,
-    pub read_only: bool,
 }
 
 /// The `[install]` table.
@@ -174,9 +178,8 @@ impl Config {
             rate_limits: RateLimitConfig::default(),
             install: garrison_agent::InstallConfig::default(),
             sftp: Some(SftpSettings {
-                listen: "0.0.0.0:2022".parse()?,
+                server: garrison_sftp::SftpConfig::default(),
                 public_host: None,
-                read_only: false,
             }),
         };
         let mut sftp_enabled = true;
@@ -262,15 +265,31 @@ impl Config {
                 sftp_enabled = v;
             }
             if let Some(v) = f.listen {
-                sftp.listen =
+                sftp.server.listen =
                     parse_listen(&v).with_context(|| format!("{file_src} `sftp.listen`"))?;
+            }
+            let server = &mut sftp.server;
+            if let Some(v) = f.host_key {
+                server.host_key = v;
+            }
+            if let Some(v) = f.max_auth_attempts {
+                server.max_auth_attempts = v;
+            }
+            if let Some(v) = f.per_ip_per_minute {
+                server.per_ip_per_minute = v;
+            }
+            if let Some(v) = f.max_sessions_per_user {
+                server.max_sessions_per_user = v;
+            }
+            if let Some(v) = f.idle_timeout_secs {
+                server.idle_timeout_secs = v;
             }
             if let Some(v) = f.public_host {
                 sftp.public_host =
                     Some(check_host(&v).with_context(|| format!("{file_src} `sftp.public_host`"))?);
             }
             if let Some(v) = f.read_only {
-                sftp.read_only = v;
+                sftp.server.read_only = v;
             }
         }
         for (key, value) in env {
@@ -319,7 +338,7 @@ impl Config {
                 "GARRISON_SFTP" => sftp_enabled = parse_bool(value).with_context(ctx)?,
                 "GARRISON_SFTP_LISTEN" => {
                     if let Some(s) = cfg.sftp.as_mut() {
-                        s.listen = parse_listen(value).with_context(ctx)?
+                        s.server.listen = parse_listen(value).with_context(ctx)?
                     }
                 }
                 "GARRISON_SFTP_PUBLIC_HOST" => {
@@ -329,7 +348,7 @@ impl Config {
                 }
                 "GARRISON_SFTP_READ_ONLY" => {
                     if let Some(s) = cfg.sftp.as_mut() {
-                        s.read_only = parse_bool(value).with_context(ctx)?
+                        s.server.read_only = parse_bool(value).with_context(ctx)?
                     }
                 }
                 "GARRISON_WEB_DIR" => {
@@ -388,6 +407,12 @@ impl Config {
         }
         if !sftp_enabled {
             cfg.sftp = None;
+        }
+        if let Some(s) = cfg.sftp.as_mut() {
+            s.server = s.server.clone().in_data_dir(data_dir);
+            s.server
+                .validate()
+                .map_err(|e| anyhow::anyhow!("{} key {e}", path.display()))?;
         }
         cfg.tls = match (tls_cert, tls_key) {
             (Some(cert), Some(key)) => {

@@ -2,6 +2,7 @@
 
 mod config;
 mod demo_server;
+mod late_gate;
 mod template_cmd;
 mod user_cmd;
 
@@ -141,26 +142,47 @@ async fn serve(args: ServeArgs) -> Result<()> {
         },
         events_tx,
     );
-    let servers_dir = data_dir.join("servers");
-    let panel_config = PanelConfig {
-        session_ttl: Duration::from_secs(cfg.session_ttl_hours * 3600),
-        session_idle: Duration::from_secs(cfg.session_idle_hours * 3600),
-        secure_cookies: cfg.secure_cookies,
-        allowed_origins: cfg.allowed_origins.clone(),
-        resolve: ResolveContext {
-            garrison_exe: std::env::current_exe()
-                .context("cannot find the garrison binary's path")?,
-            servers_dir,
-        },
-        web_dir: cfg.web_dir.clone(),
-        https: cfg.tls.is_some(),
-        rate_limits: cfg.rate_limits.clone(),
-        data_dir: data_dir.clone(),
-        sftp: cfg.sftp.as_ref().map(|s| garrison_panel::SftpInfo {
-            port: s.listen.port(),
-            public_host: s.public_host.clone(),
-        }),
+    // SFTP listens before the panel starts so the panel can tell users its real port;
+    // sign-ins wait for the panel's gate, which is set once the panel is up.
+    let gate = Arc::new(late_gate::LateGate::default());
+    let sftp = match &cfg.sftp {
+        Some(s) => {
+            let server = garrison_sftp::start(s.server.clone(), agent.clone(), gate.clone())
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot start SFTP on {} (setting `sftp.listen`)",
+                        s.server.listen
+                    )
+                })?;
+            println!("SFTP is listening on {}", server.local_addr());
+            Some(server)
+        }
+        None => None,
     };
+    let servers_dir = data_dir.join("servers");
+    let panel_config =
+        PanelConfig {
+            session_ttl: Duration::from_secs(cfg.session_ttl_hours * 3600),
+            session_idle: Duration::from_secs(cfg.session_idle_hours * 3600),
+            secure_cookies: cfg.secure_cookies,
+            allowed_origins: cfg.allowed_origins.clone(),
+            resolve: ResolveContext {
+                garrison_exe: std::env::current_exe()
+                    .context("cannot find the garrison binary's path")?,
+                servers_dir,
+            },
+            web_dir: cfg.web_dir.clone(),
+            https: cfg.tls.is_some(),
+            rate_limits: cfg.rate_limits.clone(),
+            data_dir: data_dir.clone(),
+            sftp: cfg.sftp.as_ref().zip(sftp.as_ref()).map(|(s, server)| {
+                garrison_panel::SftpInfo {
+                    port: server.local_addr().port(),
+                    public_host: s.public_host.clone(),
+                }
+            }),
+        };
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(
             garrison_panel::tls::server_config(cert, key)
@@ -178,6 +200,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         events_rx,
     )
     .await?;
+    gate.set(Arc::new(garrison_panel::sftp::PanelSftpGate::new(
+        panel.state().clone(),
+    )));
     let admin_password = std::env::var("GARRISON_ADMIN_PASSWORD")
         .ok()
         .filter(|p| !p.is_empty());
@@ -207,6 +232,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
             panel.serve(listener, shutdown).await?
         }
         None => panel.serve(listener, shutdown).await?,
+    }
+    if let Some(server) = sftp {
+        server.shutdown().await;
     }
     tracing::info!("garrison serve stopped");
     Ok(())
