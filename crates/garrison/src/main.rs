@@ -218,6 +218,14 @@ async fn serve(args: ServeArgs) -> Result<()> {
             ),
         }
     }
+    // On a stop signal SFTP sessions end first, so nothing writes files while the
+    // node stops the game servers.
+    let shutdown = async move {
+        shutdown.await;
+        if let Some(server) = sftp {
+            server.shutdown().await;
+        }
+    };
     let addr = listener.local_addr().context("listener has no address")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
@@ -232,9 +240,6 @@ async fn serve(args: ServeArgs) -> Result<()> {
             panel.serve(listener, shutdown).await?
         }
         None => panel.serve(listener, shutdown).await?,
-    }
-    if let Some(server) = sftp {
-        server.shutdown().await;
     }
     tracing::info!("garrison serve stopped");
     Ok(())
