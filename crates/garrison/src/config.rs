@@ -29,6 +29,14 @@ struct FileConfig {
     rate_limits: Option<FileRateLimits>,
     install: Option<FileInstall>,
     sftp: Option<FileSftp>,
+    files: Option<FileFiles>,
+}
+
+/// The `[files]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileFiles {
+    pull_max_bytes: Option<u64>,
 }
 
 /// The `[sftp]` table.
@@ -102,6 +110,8 @@ pub struct Config {
     pub install: garrison_agent::InstallConfig,
     /// `None`: SFTP turned off.
     pub sftp: Option<SftpSettings>,
+    /// The file manager's limits (URL pull size).
+    pub files: garrison_agent::FilesConfig,
 }
 
 /// Environment variables read as settings. Anything else starting with `GARRISON_`
@@ -109,6 +119,7 @@ pub struct Config {
 const ENV_KEYS: &[&str] = &[
     "GARRISON_LISTEN",
     "GARRISON_SFTP",
+    "GARRISON_FILES_PULL_MAX_BYTES",
     "GARRISON_SFTP_LISTEN",
     "GARRISON_SFTP_PUBLIC_HOST",
     "GARRISON_SFTP_READ_ONLY",
@@ -177,6 +188,7 @@ impl Config {
             tls: None,
             rate_limits: RateLimitConfig::default(),
             install: garrison_agent::InstallConfig::default(),
+            files: garrison_agent::FilesConfig::default(),
             sftp: Some(SftpSettings {
                 server: garrison_sftp::SftpConfig::default(),
                 public_host: None,
@@ -260,6 +272,10 @@ impl Config {
                 cfg.install.java_dirs = v;
             }
         }
+        if let Some(v) = file.files.and_then(|f| f.pull_max_bytes) {
+            cfg.files.pull_max_bytes =
+                check_pull_max(v).with_context(|| format!("{file_src} `files.pull_max_bytes`"))?;
+        }
         if let (Some(f), Some(sftp)) = (file.sftp, cfg.sftp.as_mut()) {
             if let Some(v) = f.enabled {
                 sftp_enabled = v;
@@ -336,6 +352,13 @@ impl Config {
                 }
                 "GARRISON_LOG" => cfg.log = value.clone(),
                 "GARRISON_SFTP" => sftp_enabled = parse_bool(value).with_context(ctx)?,
+                "GARRISON_FILES_PULL_MAX_BYTES" => {
+                    let n: u64 = value
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("not a number: {value:?}"))
+                        .with_context(ctx)?;
+                    cfg.files.pull_max_bytes = check_pull_max(n).with_context(ctx)?
+                }
                 "GARRISON_SFTP_LISTEN" => {
                     if let Some(s) = cfg.sftp.as_mut() {
                         s.server.listen = parse_listen(value).with_context(ctx)?
@@ -499,6 +522,13 @@ fn check_web_dir(dir: &Path) -> Result<PathBuf> {
 fn parse_listen(v: &str) -> Result<SocketAddr> {
     v.parse()
         .map_err(|_| anyhow::anyhow!("{v:?} is not an address like 127.0.0.1:8080 or [::1]:8080"))
+}
+
+fn check_pull_max(n: u64) -> Result<u64> {
+    if n == 0 {
+        bail!("must be at least 1 byte");
+    }
+    Ok(n)
 }
 
 /// A host name or address to show users: no scheme, port, path or spaces.

@@ -138,6 +138,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         AgentConfig {
             run_as,
             install: cfg.install.clone(),
+            files: cfg.files.clone(),
             ..AgentConfig::new(data_dir.clone())
         },
         events_tx,

@@ -27,12 +27,37 @@ pub fn garrison_bin() -> PathBuf {
         if !nix::unistd::geteuid().is_root() {
             return built;
         }
-        let dir = std::env::temp_dir().join(format!("garrison-it-bin-{}", std::process::id()));
+        // One copy per build (named by the binary's size and mtime), shared by every
+        // test process, so repeated runs do not fill the temp dir.
+        let dir = std::env::temp_dir().join("garrison-it-bin");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let copy = dir.join("garrison");
-        std::fs::copy(&built, &copy).unwrap();
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let meta = std::fs::metadata(&built).unwrap();
+        let stamp = meta
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let copy = dir.join(format!("garrison-{}-{stamp}", meta.len()));
+        if !copy.exists() {
+            let tmp = dir.join(format!(".partial-{}", std::process::id()));
+            std::fs::copy(&built, &tmp).unwrap();
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::rename(&tmp, &copy).unwrap();
+        }
+        // Copies of older builds go after a day (a run in progress uses its own).
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(24 * 3600));
+            if old && e.path() != copy {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
         copy
     })
     .clone()
