@@ -156,7 +156,6 @@ impl SftpGate for PanelSftpGate {
             return Err(SftpRefusal::BadCredentials);
         }
         let (username, short) = split_login(login).unwrap_or((login, ""));
-        // Only guesses count: a key the client merely offers is not checked here.
         let attempt = self
             .state
             .limits
@@ -189,7 +188,12 @@ impl SftpGate for PanelSftpGate {
                 Ok(access)
             }
             None => {
-                let _ = attempt.failed(store).await;
+                // A wrong password is a guess and counts towards the lockout. A key is
+                // not: clients offer every key they hold in turn, and a key cannot be
+                // guessed (the signature was checked), so it must not lock the account.
+                if matches!(credential, SftpCredential::Password(_)) {
+                    let _ = attempt.failed(store).await;
+                }
                 Err(SftpRefusal::BadCredentials)
             }
         }

@@ -484,3 +484,41 @@ async fn a_user_who_loses_access_is_disconnected() {
     let out = w.run("alice", Auth::Password(ALICE_PASSWORD), "ls\n");
     assert!(!ok(&out));
 }
+
+#[tokio::test]
+async fn unknown_keys_never_lock_an_account_but_wrong_passwords_do() {
+    let w = World::new(&[]).await;
+    w.subuser("alice", ALL_FILES).await;
+    let key = w.local("other_key");
+    assert!(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", ""])
+            .arg("-f")
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Clients offer every key they hold; none of these is a guess.
+    for _ in 0..8 {
+        let out = w.run("alice", Auth::Key(&key), "ls\n");
+        assert!(!ok(&out));
+    }
+    let out = w.run("alice", Auth::Password(ALICE_PASSWORD), "ls\n");
+    assert!(ok(&out), "locked out by key offers: {}", text(&out));
+    // Wrong passwords are guesses: the panel's login lockout applies to SFTP too.
+    for _ in 0..6 {
+        let out = w.run("alice", Auth::Password("not her password"), "ls\n");
+        assert!(!ok(&out));
+    }
+    let out = w.run("alice", Auth::Password(ALICE_PASSWORD), "ls\n");
+    assert!(!ok(&out), "no lockout after six wrong passwords");
+    let (s, v) =
+        w.g.call_raw(
+            "POST",
+            "/api/auth/login",
+            &json!({"username": "alice", "password": ALICE_PASSWORD}).to_string(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+}
