@@ -156,7 +156,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                         s.server.listen
                     )
                 })?;
-            println!("SFTP is listening on {}", server.local_addr());
+            println!("SFTP server at {}", server.local_addr());
             Some(server)
         }
         None => None,

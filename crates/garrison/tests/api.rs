@@ -491,6 +491,8 @@ fn clean_command() -> std::process::Command {
             cmd.env_remove(k);
         }
     }
+    // Never the default SFTP port: tests run side by side.
+    cmd.env("GARRISON_SFTP_LISTEN", "127.0.0.1:0");
     cmd
 }
 

@@ -13,7 +13,8 @@ fn clean(cmd: &mut Command) -> &mut Command {
             cmd.env_remove(k);
         }
     }
-    cmd
+    // Never the default SFTP port: tests run side by side.
+    cmd.env("GARRISON_SFTP_LISTEN", "127.0.0.1:0")
 }
 
 fn curl(args: &[&str]) -> (String, String) {

@@ -164,6 +164,13 @@ impl ServerFiles {
                 .map_err(|e| invalid(rel.as_str(), &e.to_string()))?;
             match dir.lstat_opt(part).map_err(map_err)? {
                 Some(m) if m.is_dir() => {}
+                Some(m) if m.file_type().is_symlink() => {
+                    return Err(FileError::new(
+                        FileErrorKind::Escape,
+                        Some(at.as_str()),
+                        format!("{at} is a symlink, and links are not followed"),
+                    ));
+                }
                 Some(_) => {
                     return Err(FileError::new(
                         FileErrorKind::NotADirectory,

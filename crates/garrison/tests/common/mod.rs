@@ -149,7 +149,7 @@ impl Garrison {
                 "garrison exited before listening; printed:\n{printed}"
             );
             printed.push_str(&line);
-            if let Some(rest) = line.split("SFTP is listening on ").nth(1) {
+            if let Some(rest) = line.split("SFTP server at ").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap();
                 self.sftp_port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
             }
