@@ -20,18 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-struct Row(String, String);
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Samples a process's RSS every 20 ms until dropped; `peak()` is the largest seen.
 struct RssWatch {
     stop: Arc<AtomicBool>,
@@ -152,16 +140,7 @@ fn start_openssh(dir: &Path, public_key: &Path) -> Option<OpenSsh> {
         return None;
     }
     let host_key = dir.join("ssh_host_ed25519_key");
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", ""])
-        .arg("-f")
-        .arg(&host_key)
-        .status()
-        .ok()?
-        .success();
-    if !ok {
-        return None;
-    }
+    ssh_keygen(&host_key);
     let authorized = dir.join("authorized_keys");
     std::fs::copy(public_key, &authorized).ok()?;
     if nix::unistd::geteuid().is_root() {
@@ -229,15 +208,7 @@ async fn main() {
 
     // SFTP through Garrison and through OpenSSH, same client and file.
     let key = tmp.path().join("id_ed25519");
-    assert!(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", ""])
-            .arg("-f")
-            .arg(&key)
-            .status()
-            .unwrap()
-            .success()
-    );
+    ssh_keygen(&key);
     let public = tmp.path().join("id_ed25519.pub");
     let cookie = g.login("admin", ADMIN_PASSWORD).await.unwrap();
     let r = g
@@ -293,11 +264,11 @@ async fn main() {
     );
     std::fs::remove_file(&back).unwrap();
     std::fs::remove_file(server_dir.join("big.bin")).unwrap();
-    rows.push(Row(
+    rows.push((
         format!("SFTP upload {sftp_mib} MiB, Garrison"),
         mib_per_s(sftp_mib, put),
     ));
-    rows.push(Row(
+    rows.push((
         format!("SFTP download {sftp_mib} MiB, Garrison"),
         mib_per_s(sftp_mib, get),
     ));
@@ -342,20 +313,20 @@ async fn main() {
             assert_eq!(sha256_file(&back), sum);
             std::fs::remove_file(&back).unwrap();
             std::fs::remove_file(&target).unwrap();
-            rows.push(Row(
+            rows.push((
                 format!("SFTP upload {sftp_mib} MiB, OpenSSH sftp-server"),
                 mib_per_s(sftp_mib, oput),
             ));
-            rows.push(Row(
+            rows.push((
                 format!("SFTP download {sftp_mib} MiB, OpenSSH sftp-server"),
                 mib_per_s(sftp_mib, oget),
             ));
-            rows.push(Row(
+            rows.push((
                 "SFTP Garrison / OpenSSH throughput (budget ≥ 0.9)".into(),
                 format!("upload {:.2}, download {:.2}", oput / put, oget / get),
             ));
         }
-        None => rows.push(Row(
+        None => rows.push((
             "SFTP through OpenSSH sftp-server".into(),
             "skipped: /usr/sbin/sshd or sftp-server missing (apt-get install openssh-server)"
                 .into(),
@@ -429,7 +400,7 @@ async fn main() {
         "the API round trip changed the file"
     );
     std::fs::remove_file(&big).unwrap();
-    rows.push(Row(
+    rows.push((
         format!("API upload {api_mib} MiB (64 MiB chunks)"),
         format!(
             "{}, panel peak RSS {} MiB (idle {} MiB)",
@@ -438,7 +409,7 @@ async fn main() {
             idle_rss / 1024
         ),
     ));
-    rows.push(Row(
+    rows.push((
         format!("API download {api_mib} MiB"),
         format!(
             "{}, panel peak RSS {} MiB",
@@ -482,20 +453,10 @@ async fn main() {
     }
     let first = times[0];
     times.sort_by(f64::total_cmp);
-    rows.push(Row(
+    rows.push((
         format!("list a directory of {listing} files, first page of 100"),
         format!("first {first:.0} ms, median of 5 {:.0} ms", times[2]),
     ));
 
-    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    println!("\n| {:w$} | result |", "benchmark");
-    println!("|{}|--------|", "-".repeat(w + 2));
-    for r in &rows {
-        println!("| {:w$} | {} |", r.0, r.1);
-    }
-    if !full {
-        println!(
-            "(smoke run with small numbers; `cargo bench -p garrison --bench files` for the real figures)"
-        );
-    }
+    print_table(&rows, full, "files");
 }

@@ -12,18 +12,6 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(120);
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-struct Row(String, String);
-
 #[tokio::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
@@ -62,7 +50,7 @@ async fn main() {
         }
         latencies.sort();
         let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
-        rows.push(Row(
+        rows.push((
             format!("console command echo latency, {echoes} round trips"),
             format!(
                 "p50 {:.2} ms, p99 {:.2} ms",
@@ -95,14 +83,14 @@ async fn main() {
         })
         .await;
         let secs = t0.elapsed().as_secs_f64();
-        rows.push(Row(
+        rows.push((
             format!("console flood, {flood_lines} lines to 1 WebSocket reader"),
             format!(
                 "{:.0} lines/s received, {received} received, {missed} dropped, {frames} frames, {secs:.2} s",
                 received as f64 / secs
             ),
         ));
-        rows.push(Row(
+        rows.push((
             "garrison RSS after the flood".into(),
             format!("{} MiB", rss_kib(g.pid()) / 1024),
         ));
@@ -122,7 +110,7 @@ async fn main() {
             g.wait_state(id, "offline", T).await;
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
-        rows.push(Row(
+        rows.push((
             format!("garrison serve idle, {servers} servers just created (and installed)"),
             format!("{} MiB RSS", rss_kib(g.pid()) / 1024),
         ));
@@ -130,7 +118,7 @@ async fn main() {
         let mut g = g;
         g.restart().await;
         tokio::time::sleep(Duration::from_secs(3)).await;
-        rows.push(Row(
+        rows.push((
             format!("garrison serve idle after a restart, {servers} servers defined"),
             format!("{} MiB RSS", rss_kib(g.pid()) / 1024),
         ));
@@ -147,7 +135,7 @@ async fn main() {
             .iter()
             .map(|p| rss_kib(*p as u32))
             .sum();
-        rows.push(Row(
+        rows.push((
             format!("garrison serve, {servers} demo servers running"),
             format!(
                 "{} MiB RSS (game processes {} MiB in all; all running after {start_secs:.1} s)",
@@ -159,7 +147,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_secs(10)).await;
         let cpu1 = proc_cpu_ticks(g.pid());
         let hz = 100.0;
-        rows.push(Row(
+        rows.push((
             format!("garrison CPU with {servers} idle running servers"),
             format!(
                 "{:.2} % of a core",
@@ -180,7 +168,7 @@ async fn main() {
         let body = list.to_string();
         let bare = bare_json_server(body.clone()).await;
         let (rps, p50, p99) = load(&bare, None, conns, secs).await;
-        rows.push(Row(
+        rows.push((
             format!(
                 "bare axum JSON handler ({} KiB), {conns} connections",
                 body.len() / 1024
@@ -189,7 +177,7 @@ async fn main() {
         ));
         let url = g.url("/api/servers");
         let (grps, gp50, gp99) = load(&url, Some(&g.key), conns, secs).await;
-        rows.push(Row(
+        rows.push((
             format!("GET /api/servers ({servers} servers, API key), {conns} connections"),
             format!(
                 "{grps:.0} req/s, p50 {gp50:.2} ms, p99 {gp99:.2} ms; bare/garrison cost ratio {:.2}",
@@ -198,17 +186,7 @@ async fn main() {
         ));
     }
 
-    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-    println!("\n| {:w$} | result |", "benchmark");
-    println!("|{}|--------|", "-".repeat(w + 2));
-    for r in &rows {
-        println!("| {:w$} | {} |", r.0, r.1);
-    }
-    if !full {
-        println!(
-            "(smoke run with small numbers; `cargo bench -p garrison --bench serve` for the real figures)"
-        );
-    }
+    print_table(&rows, full, "serve");
 }
 
 fn proc_cpu_ticks(pid: u32) -> u64 {

@@ -210,15 +210,7 @@ async fn a_subuser_works_with_files_over_sftp_by_password_and_by_key() {
 
     // the same user with an SSH key from their account
     let key = w.local("id_ed25519");
-    assert!(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", ""])
-            .arg("-f")
-            .arg(&key)
-            .status()
-            .unwrap()
-            .success()
-    );
+    ssh_keygen(&key);
     let out = w.run("alice", Auth::Key(&key), "ls\n");
     assert!(!ok(&out), "an unregistered key signed in: {}", text(&out));
     let cookie = w.g.login("alice", ALICE_PASSWORD).await.unwrap();
@@ -490,15 +482,7 @@ async fn unknown_keys_never_lock_an_account_but_wrong_passwords_do() {
     let w = World::new(&[]).await;
     w.subuser("alice", ALL_FILES).await;
     let key = w.local("other_key");
-    assert!(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", ""])
-            .arg("-f")
-            .arg(&key)
-            .status()
-            .unwrap()
-            .success()
-    );
+    ssh_keygen(&key);
     // Clients offer every key they hold; none of these is a guess.
     for _ in 0..8 {
         let out = w.run("alice", Auth::Key(&key), "ls\n");

@@ -63,6 +63,43 @@ pub fn garrison_bin() -> PathBuf {
     .clone()
 }
 
+/// Resident memory of a process, in KiB (0 when it is gone).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A new passphrase-less ed25519 key pair at `path` and `path.pub` (OpenSSH's keygen).
+pub fn ssh_keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", ""])
+        .arg("-f")
+        .arg(path)
+        .status()
+        .expect("run ssh-keygen");
+    assert!(ok.success(), "ssh-keygen failed");
+}
+
+/// A benchmark's result table; `full` is false for the smoke run under `cargo test`.
+pub fn print_table(rows: &[(String, String)], full: bool, bench: &str) {
+    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    println!("\n| {:w$} | result |", "benchmark");
+    println!("|{}|--------|", "-".repeat(w + 2));
+    for r in rows {
+        println!("| {:w$} | {} |", r.0, r.1);
+    }
+    if !full {
+        println!(
+            "(smoke run with small numbers; `cargo bench -p garrison --bench {bench}` for the real figures)"
+        );
+    }
+}
+
 /// A free TCP port on loopback (for game servers).
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
