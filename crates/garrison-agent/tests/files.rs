@@ -2114,38 +2114,3 @@ fn pull_refuses_insecure_and_private_urls_and_checks_quota() {
         h.done().await;
     });
 }
-
-/// Not a timed test: prints how long the first page of a 100,000-entry directory takes
-/// (`cargo test --release -p garrison-agent --test files -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn listing_100k_entries_first_page() {
-    rt().block_on(async {
-        let h = harness(None, &[]).await;
-        let dir = h.root().join("huge");
-        std::fs::create_dir(&dir).unwrap();
-        for i in 0..100_000u32 {
-            std::fs::File::create(dir.join(format!("chunk-{i:06}.dat"))).unwrap();
-        }
-        for sort in [SortKey::Name, SortKey::Size, SortKey::Modified] {
-            let t = std::time::Instant::now();
-            let p = h
-                .agent
-                .list_files(
-                    &h.id,
-                    ListRequest {
-                        path: "huge".into(),
-                        offset: 0,
-                        limit: 100,
-                        sort,
-                        descending: false,
-                    },
-                )
-                .await
-                .unwrap();
-            assert_eq!(p.total, 100_000);
-            println!("100k entries, first page by {sort:?}: {:?}", t.elapsed());
-        }
-        h.done().await;
-    });
-}

@@ -1,6 +1,6 @@
 //! A 1 GiB round trip through the SFTP server with the OpenSSH client, checked by
-//! SHA-256, with the throughput printed. `vs_openssh` (ignored; run it in release with
-//! `--ignored --nocapture`) puts the same file through Debian's sshd + sftp-server.
+//! SHA-256. The comparison with OpenSSH's own sftp-server is a benchmark:
+//! `cargo bench -p garrison --bench files`.
 
 mod common;
 
@@ -41,7 +41,7 @@ fn rate(d: Duration) -> String {
 }
 
 /// (put, get) times through Garrison's server.
-async fn garrison_round_trip(f: &Fixture, extra: &[&str]) -> (Duration, Duration) {
+async fn garrison_round_trip(f: &Fixture) -> (Duration, Duration) {
     let _ = std::fs::remove_file(f.root.join("big.bin"));
     let _ = std::fs::remove_file(f.local.join("back.bin"));
     let t = Instant::now();
@@ -49,7 +49,7 @@ async fn garrison_round_trip(f: &Fixture, extra: &[&str]) -> (Duration, Duration
         .sftp_as(
             "alice",
             Login::Password("correct horse"),
-            extra,
+            &[],
             "put big.bin\n",
         )
         .await;
@@ -60,7 +60,7 @@ async fn garrison_round_trip(f: &Fixture, extra: &[&str]) -> (Duration, Duration
         .sftp_as(
             "alice",
             Login::Password("correct horse"),
-            extra,
+            &[],
             "get big.bin back.bin\n",
         )
         .await;
@@ -75,7 +75,7 @@ async fn one_gib_round_trip() {
     let local = f.local.join("big.bin");
     make_file(&local).await;
     let want = sha256(&local).await;
-    let (put, get) = garrison_round_trip(&f, &[]).await;
+    let (put, get) = garrison_round_trip(&f).await;
     eprintln!("garrison sftp 1 GiB: put {}, get {}", rate(put), rate(get));
     assert_eq!(
         sha256(&f.root.join("big.bin")).await,
@@ -89,122 +89,5 @@ async fn one_gib_round_trip() {
     );
     let writes = f.gate.audit_entries("sftp.write");
     assert_eq!(writes[0].bytes, Some(SIZE_MIB * 1024 * 1024));
-    f.stop().await;
-}
-
-/// Debian's sshd with its sftp-server on a free port, a key for root.
-async fn openssh_round_trip(f: &Fixture, extra: &[&str]) -> Option<(Duration, Duration)> {
-    let sshd = Path::new("/usr/sbin/sshd");
-    if !sshd.exists() {
-        eprintln!("no sshd; skipped");
-        return None;
-    }
-    let dir = f.tmp.path().join("sshd");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let key = f.tmp.path().join("bench_key");
-    if !key.exists() {
-        f.keygen("bench_key").await;
-    }
-    let authorized = dir.join("authorized_keys");
-    std::fs::copy(key.with_extension("pub"), &authorized).unwrap();
-    let host = dir.join("host_key");
-    let _ = std::fs::remove_file(&host);
-    let _ = std::fs::remove_file(host.with_extension("pub"));
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&host)
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success());
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let config = dir.join("sshd_config");
-    std::fs::write(
-        &config,
-        format!(
-            "ListenAddress 127.0.0.1:{port}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\n\
-             UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
-             Subsystem sftp /usr/lib/openssh/sftp-server\n",
-            host.display(),
-            authorized.display()
-        ),
-    )
-    .unwrap();
-    let mut daemon = Command::new(sshd)
-        .args(["-D", "-e", "-f"])
-        .arg(&config)
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .await
-    );
-    let sftp = |batch: &'static str| {
-        let mut c = f.client("sftp", &Login::Key(&key), extra);
-        let b = f.tmp.path().join("openssh-batch");
-        std::fs::write(&b, batch).unwrap();
-        c.arg("-P")
-            .arg(port.to_string())
-            .arg("-b")
-            .arg(b)
-            .arg("root@127.0.0.1");
-        c
-    };
-    let remote = f.tmp.path().join("openssh-remote.bin");
-    let _ = std::fs::remove_file(&remote);
-    let put_batch: &'static str =
-        Box::leak(format!("put big.bin {}\n", remote.display()).into_boxed_str());
-    let get_batch: &'static str =
-        Box::leak(format!("get {} back2.bin\n", remote.display()).into_boxed_str());
-    let t = Instant::now();
-    let out = run(sftp(put_batch)).await;
-    let put = t.elapsed();
-    assert!(out.ok, "{}", out.all());
-    let t = Instant::now();
-    let out = run(sftp(get_batch)).await;
-    let get = t.elapsed();
-    assert!(out.ok, "{}", out.all());
-    let _ = daemon.kill().await;
-    let _ = std::fs::remove_file(&remote);
-    Some((put, get))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run in release with --ignored --nocapture"]
-async fn vs_openssh() {
-    let mut f = Fixture::new(None, |_| {}).await;
-    make_file(&f.local.join("big.bin")).await;
-    let runs: [&[&str]; 3] = [&[], &["-c", "aes128-gcm@openssh.com"], &["-B", "32768"]];
-    for extra in runs {
-        let name = if extra.is_empty() {
-            "defaults".to_owned()
-        } else {
-            extra.join(" ")
-        };
-        for round in 0..2 {
-            let (gp, gg) = garrison_round_trip(&f, extra).await;
-            if let Some((op, og)) = openssh_round_trip(&f, extra).await {
-                eprintln!(
-                    "[{name}, round {round}] put: garrison {} vs openssh {} ({:.2}x); \
-                     get: garrison {} vs openssh {} ({:.2}x)",
-                    rate(gp),
-                    rate(op),
-                    op.as_secs_f64() / gp.as_secs_f64(),
-                    rate(gg),
-                    rate(og),
-                    og.as_secs_f64() / gg.as_secs_f64(),
-                );
-            }
-        }
-    }
     f.stop().await;
 }
