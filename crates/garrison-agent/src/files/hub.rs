@@ -87,18 +87,20 @@ impl FilesHub {
             config,
             stopping: Default::default(),
         });
-        Arc::new_cyclic(|weak| {
-            let task = tokio::spawn(events::run(rx, events, weak.clone(), stop_rx));
-            FilesHub {
-                ctx,
-                servers: Mutex::new(HashMap::new()),
-                sink,
-                watcher: Mutex::new(watcher),
-                stop_tx,
-                tasks: Mutex::new(vec![task]),
-                ticks: AtomicU64::new(0),
-            }
-        })
+        let hub = Arc::new(FilesHub {
+            ctx,
+            servers: Mutex::new(HashMap::new()),
+            sink,
+            watcher: Mutex::new(watcher),
+            stop_tx,
+            tasks: Mutex::new(Vec::new()),
+            ticks: AtomicU64::new(0),
+        });
+        // Spawned only once the hub exists: the debouncer's first tick upgrades its
+        // weak handle at once, and a hub still under construction would end it.
+        let task = tokio::spawn(events::run(rx, events, Arc::downgrade(&hub), stop_rx));
+        hub.track(task);
+        hub
     }
 
     pub(crate) fn get(&self, id: &ServerId) -> Option<Arc<ServerFiles>> {
