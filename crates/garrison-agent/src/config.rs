@@ -21,6 +21,60 @@ pub struct AgentConfig {
     pub max_line_bytes: usize,
     pub install: InstallConfig,
     pub files: FilesConfig,
+    pub backups: BackupsConfig,
+}
+
+/// Where backups are written and how.
+#[derive(Debug, Clone, Default)]
+pub struct BackupsConfig {
+    /// The local driver's directory; `None`: `data_dir/backups`.
+    pub local_dir: Option<PathBuf>,
+    /// The S3 driver; backups asking for S3 fail clearly when it is not configured.
+    pub s3: Option<S3Config>,
+    /// This node's own choice of driver, used whatever the panel asks.
+    pub storage_override: Option<garrison_proto::StorageKind>,
+}
+
+/// An S3-compatible bucket.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// `https://s3.example.com`; `None`: AWS for the region.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub bucket: String,
+    /// Keys start with this (`garrison/` gives `garrison/<server>/<backup>.tar.zst`).
+    #[serde(default)]
+    pub prefix: String,
+    /// Path-style requests (`endpoint/bucket/key`), which MinIO and most self-hosted
+    /// servers need.
+    #[serde(default)]
+    pub path_style: bool,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Plain-HTTP endpoints (a local MinIO); off by default.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Bytes per multipart part (at least 5 MiB, S3's minimum).
+    #[serde(default = "default_part_size")]
+    pub part_size: usize,
+    /// Tries per request (parts included) before the backup fails.
+    #[serde(default = "default_s3_attempts")]
+    pub max_attempts: usize,
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_part_size() -> usize {
+    16 * 1024 * 1024
+}
+
+fn default_s3_attempts() -> usize {
+    5
 }
 
 /// The file API's limits.
@@ -110,11 +164,19 @@ impl AgentConfig {
             max_line_bytes: 8192,
             install: InstallConfig::default(),
             files: FilesConfig::default(),
+            backups: BackupsConfig::default(),
         }
     }
 
     pub(crate) fn server_dir(&self, id: &ServerId) -> PathBuf {
         self.data_dir.join("servers").join(id.as_str())
+    }
+
+    pub(crate) fn backups_dir(&self) -> PathBuf {
+        self.backups
+            .local_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backups"))
     }
 
     pub(crate) fn logs_root(&self) -> PathBuf {

@@ -6,6 +6,7 @@
 //! the file API).
 
 mod agent;
+pub mod backup;
 mod config;
 mod configs;
 mod console;
@@ -23,7 +24,9 @@ mod stats;
 mod supervisor;
 
 pub use agent::Agent;
-pub use config::{AgentConfig, AgentError, FilesConfig, InstallConfig, RunAs};
+pub use config::{
+    AgentConfig, AgentError, BackupsConfig, FilesConfig, InstallConfig, RunAs, S3Config,
+};
 pub use files::{FileWriter, ServerFiles, WriteMode};
 pub use leftovers::reap_orphans;
 

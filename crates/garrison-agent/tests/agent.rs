@@ -60,6 +60,7 @@ fn sh(id: &str, script: &str) -> RunSpec {
         requires: vec![],
         disk_limit_bytes: None,
         file_deny: vec![],
+        backup_hooks: Default::default(),
         stop: StopMethod::Signal {
             signal: StopSignal::Term,
         },

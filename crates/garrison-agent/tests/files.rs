@@ -53,6 +53,7 @@ fn spec(id: &str, limit: Option<u64>, deny: &[&str]) -> RunSpec {
         requires: vec![],
         disk_limit_bytes: limit,
         file_deny: deny.iter().map(|s| s.to_string()).collect(),
+        backup_hooks: Default::default(),
     }
 }
 

@@ -71,6 +71,7 @@ fn spec(id: &str, script: &str) -> RunSpec {
         requires: vec![],
         disk_limit_bytes: None,
         file_deny: vec![],
+        backup_hooks: Default::default(),
     }
 }
 

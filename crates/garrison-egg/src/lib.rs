@@ -202,6 +202,7 @@ pub fn import(bytes: &[u8]) -> Result<Imported, EggError> {
         requirements,
         prompts: Vec::new(),
         file_deny: Vec::new(),
+        backup: Default::default(),
     };
     let report = ImportReport {
         format,

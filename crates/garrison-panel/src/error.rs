@@ -4,7 +4,9 @@
 use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use garrison_proto::{FileError, FileErrorKind, NodeError, ServerState};
+use garrison_proto::{
+    BackupError, BackupErrorKind, FileError, FileErrorKind, NodeError, ServerState,
+};
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,9 @@ pub enum ApiError {
     /// A file operation failed on the node; `kind` chooses the status and code.
     #[error("{}", file_message(.0))]
     File(FileError),
+    /// A backup call failed on the node or in the panel; `kind` chooses status and code.
+    #[error("{}", backup_message(.0))]
+    Backup(BackupError),
     /// Logged with its details; the client sees only a generic message.
     #[error("internal error")]
     Internal(String),
@@ -100,6 +105,35 @@ fn file_code(kind: FileErrorKind) -> &'static str {
     }
 }
 
+fn backup_message(e: &BackupError) -> String {
+    match e.kind {
+        BackupErrorKind::Storage => "the backup storage failed on the node".to_owned(),
+        _ => e.message.clone(),
+    }
+}
+
+fn backup_status(kind: BackupErrorKind) -> StatusCode {
+    match kind {
+        BackupErrorKind::Missing => StatusCode::NOT_FOUND,
+        BackupErrorKind::Busy | BackupErrorKind::NotRunning => StatusCode::CONFLICT,
+        BackupErrorKind::Corrupt | BackupErrorKind::InvalidPath => StatusCode::UNPROCESSABLE_ENTITY,
+        BackupErrorKind::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+        BackupErrorKind::Storage => StatusCode::BAD_GATEWAY,
+    }
+}
+
+fn backup_code(kind: BackupErrorKind) -> &'static str {
+    match kind {
+        BackupErrorKind::Missing => "backup_missing",
+        BackupErrorKind::Corrupt => "backup_corrupt",
+        BackupErrorKind::Busy => "backup_in_progress",
+        BackupErrorKind::NotRunning => "backup_not_running",
+        BackupErrorKind::QuotaExceeded => "quota_exceeded",
+        BackupErrorKind::InvalidPath => "invalid_path",
+        BackupErrorKind::Storage => "backup_storage",
+    }
+}
+
 impl ApiError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError::Invalid {
@@ -123,6 +157,7 @@ impl ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::File(e) => file_status(e.kind),
+            ApiError::Backup(e) => backup_status(e.kind),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -142,6 +177,7 @@ impl ApiError {
             ApiError::Invalid { .. } => "invalid_value",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::File(e) => file_code(e.kind),
+            ApiError::Backup(e) => backup_code(e.kind),
             ApiError::Internal(_) => "internal",
         }
     }
@@ -185,6 +221,11 @@ impl IntoResponse for ApiError {
         {
             tracing::error!(path = ?e.path, detail = %e.message, "file operation failed");
         }
+        if let ApiError::Backup(e) = &self
+            && e.kind == BackupErrorKind::Storage
+        {
+            tracing::error!(detail = %e.message, "backup storage failed");
+        }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if let ApiError::TooManyRequests { retry_after_secs } = self {
             response.headers_mut().insert(
@@ -227,6 +268,7 @@ impl From<NodeError> for ApiError {
             }
             NodeError::Unavailable(m) => ApiError::Unavailable(m),
             NodeError::File(e) => ApiError::File(e),
+            NodeError::Backup(e) => ApiError::Backup(e),
             NodeError::Io(m) => ApiError::Internal(format!("node: {m}")),
         }
     }

@@ -23,6 +23,9 @@ pub enum Event {
     /// Files changed under the server's directory (API, SFTP or the game itself).
     #[serde(rename = "server.file")]
     File(crate::files::FileEvent),
+    /// A backup or restore started, progressed or ended.
+    #[serde(rename = "server.backup")]
+    Backup(crate::backup::BackupEvent),
 }
 
 impl Event {
@@ -34,6 +37,7 @@ impl Event {
             Event::Install(e) => &e.server,
             Event::Prompt(e) => &e.server,
             Event::File(e) => &e.server,
+            Event::Backup(e) => &e.server,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! resolved run spec a node executes, the one event schema, the `Node` trait the panel
 //! talks through, permission names and the template model. Nothing here does I/O.
 
+pub mod backup;
 pub mod config;
 pub mod event;
 pub mod files;
@@ -14,6 +15,11 @@ pub mod spec;
 pub mod state;
 pub mod template;
 
+pub use backup::{
+    BackupDigest, BackupError, BackupErrorKind, BackupEvent, BackupHooks, BackupLocation, BackupOp,
+    BackupRequest, BackupResult, BackupStage, Compression, CompressionKind, Integrity, Manifest,
+    ManifestEntry, ManifestKind, NodeBackups, RestoreRequest, StorageKind, VerifyReport,
+};
 pub use config::{ConfigFile, ConfigFormat, ConfigSetting, ValueKind};
 pub use event::{
     ConsoleEvent, Event, ExitInfo, InstallEvent, InstallPhase, Prompt, PromptEvent, StatsEvent,

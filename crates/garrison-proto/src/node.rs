@@ -28,6 +28,9 @@ pub enum NodeError {
     /// A file operation failed; `kind` says how (not found, escape, quota, …).
     #[error(transparent)]
     File(#[from] crate::files::FileError),
+    /// A backup call failed; `kind` says how (missing, corrupt, busy, quota, …).
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     #[error("{0}")]
     Io(String),
 }
@@ -41,7 +44,9 @@ pub struct ConsoleSnapshot {
 }
 
 #[async_trait]
-pub trait Node: crate::files::NodeFiles + Send + Sync + 'static {
+pub trait Node:
+    crate::files::NodeFiles + crate::backup::NodeBackups + Send + Sync + 'static
+{
     /// Create or replace the spec of a server. Creates its directory; never touches a
     /// running process (a changed spec applies at the next start).
     async fn register(&self, spec: RunSpec) -> Result<(), NodeError>;

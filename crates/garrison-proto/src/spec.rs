@@ -51,6 +51,9 @@ pub struct RunSpec {
     /// relative to the server root. The game and the installer are not restricted.
     #[serde(default)]
     pub file_deny: Vec<String>,
+    /// Console commands around a backup of the running server.
+    #[serde(default, skip_serializing_if = "crate::backup::BackupHooks::is_empty")]
+    pub backup_hooks: crate::backup::BackupHooks,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

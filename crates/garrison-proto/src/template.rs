@@ -48,6 +48,10 @@ pub struct Template {
     /// syntax, relative to the server root), such as a game's secrets.
     #[serde(default)]
     pub file_deny: Vec<String>,
+    /// Console commands sent to a running server around a backup (save, pause saving,
+    /// resume), so the archive holds a consistent world.
+    #[serde(default, skip_serializing_if = "crate::backup::BackupHooks::is_empty")]
+    pub backup: crate::backup::BackupHooks,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -192,6 +192,7 @@ impl Compiled {
             requires: t.requirements.binaries.clone(),
             disk_limit_bytes: (s.disk_mb > 0).then(|| s.disk_mb * 1024 * 1024),
             file_deny: t.file_deny.clone(),
+            backup_hooks: t.backup.clone(),
         })
     }
 }

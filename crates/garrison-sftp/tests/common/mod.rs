@@ -185,6 +185,7 @@ pub fn spec(disk_limit_bytes: Option<u64>) -> RunSpec {
         requires: vec![],
         disk_limit_bytes,
         file_deny: vec![],
+        backup_hooks: Default::default(),
         stop: StopMethod::Signal {
             signal: StopSignal::Term,
         },
