@@ -71,7 +71,9 @@ fn file_message(e: &FileError) -> String {
 fn file_status(kind: FileErrorKind) -> StatusCode {
     match kind {
         FileErrorKind::NotFound => StatusCode::NOT_FOUND,
-        FileErrorKind::AlreadyExists | FileErrorKind::Upload => StatusCode::CONFLICT,
+        FileErrorKind::AlreadyExists | FileErrorKind::Upload | FileErrorKind::Busy => {
+            StatusCode::CONFLICT
+        }
         FileErrorKind::Escape | FileErrorKind::Denied => StatusCode::FORBIDDEN,
         FileErrorKind::TooLarge | FileErrorKind::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
         FileErrorKind::InvalidPath
@@ -101,6 +103,7 @@ fn file_code(kind: FileErrorKind) -> &'static str {
         FileErrorKind::BadArchive => "bad_archive",
         FileErrorKind::Pull => "pull_refused",
         FileErrorKind::Upload => "upload_conflict",
+        FileErrorKind::Busy => "server_busy",
         FileErrorKind::Io => "file_io",
     }
 }

@@ -297,6 +297,10 @@ pub enum BackupStage {
     },
     Failed {
         error: String,
+        /// Set when the failure was the archive itself (missing or corrupt), so the
+        /// panel can mark the backup.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        integrity: Option<Integrity>,
     },
     Cancelled,
 }

@@ -171,6 +171,8 @@ pub enum FileErrorKind {
     Pull,
     /// An upload chunk at the wrong offset, or an unknown upload.
     Upload,
+    /// The server's files are being restored from a backup; writes wait until it ends.
+    Busy,
     Io,
 }
 
