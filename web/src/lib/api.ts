@@ -7,6 +7,8 @@ export interface ApiErrorBody {
   state?: string;
   /** The file a file operation failed on. */
   path?: string;
+  /** Seconds to wait, with `rate_limited`. */
+  retry_after?: number;
 }
 
 export class ApiError extends Error {
@@ -15,6 +17,7 @@ export class ApiError extends Error {
   readonly field?: string;
   readonly state?: string;
   readonly path?: string;
+  readonly retryAfter?: number;
 
   constructor(status: number, body: ApiErrorBody) {
     super(body.message);
@@ -24,6 +27,7 @@ export class ApiError extends Error {
     this.field = body.field;
     this.state = body.state;
     this.path = body.path;
+    this.retryAfter = typeof body.retry_after === 'number' ? body.retry_after : undefined;
   }
 }
 

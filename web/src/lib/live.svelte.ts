@@ -4,6 +4,7 @@ import { SampleWindow } from './samples';
 import { planBatch, planHistory } from './sequence';
 import { ConsoleSocket, consoleUrl, type ConnectionStatus } from './socket';
 import { applyHello, idleInstall, samePrompt, installStateChanged, reduceInstall, settleFromStatus, type InstallView } from './install';
+import type { BackupEvent } from './backups';
 import type { FileEvent } from './files';
 import type { InstallStatus, PowerAction, Prompt, ServerState, Stats } from './types';
 
@@ -42,6 +43,7 @@ export class ServerLive {
 
   private socket: ConsoleSocket | null = null;
   private fileListeners = new Set<(e: FileEvent) => void>();
+  private backupListeners = new Set<(e: BackupEvent) => void>();
   private term: TermLike | null = null;
   private batcher: LineBatcher;
   private shownNext: number | null = null;
@@ -131,6 +133,9 @@ export class ServerLive {
         file: (d) => {
           for (const fn of this.fileListeners) fn(d);
         },
+        backup: (d) => {
+          for (const fn of this.backupListeners) fn(d);
+        },
         error: (e) => {
           this.lastError = e.state ? `${e.message}` : e.message;
         },
@@ -149,6 +154,12 @@ export class ServerLive {
   onFiles(fn: (e: FileEvent) => void): () => void {
     this.fileListeners.add(fn);
     return () => this.fileListeners.delete(fn);
+  }
+
+  /** Calls `fn` with every `server.backup` event; the returned function stops it. */
+  onBackups(fn: (e: BackupEvent) => void): () => void {
+    this.backupListeners.add(fn);
+    return () => this.backupListeners.delete(fn);
   }
 
   /** The stored install status: tells how an install ended that we did not watch end. */

@@ -19,6 +19,7 @@ describe('routes', () => {
     expect(parseRoute('/admin/templates')).toEqual({ page: 'admin-templates' });
     expect(parseRoute('/servers/abc/startup')).toEqual({ page: 'server', id: 'abc', tab: 'startup' });
     expect(parseRoute('/servers/abc/files')).toEqual({ page: 'server', id: 'abc', tab: 'files' });
+    expect(parseRoute('/servers/abc/backups')).toEqual({ page: 'server', id: 'abc', tab: 'backups' });
     expect(parseRoute('/admin/nope')).toEqual({ page: 'notfound' });
   });
 

@@ -54,6 +54,7 @@ function setup() {
       install: (d) => events.push(`install:${d.phase}${d.step != null ? `:${d.step}` : ''}`),
       prompt: (d) => events.push(`prompt:${d.prompt.code}`),
       file: (d) => events.push(`file:${d.source}:${d.changes.map((c) => `${c.action} ${c.path}`).join(',')}`),
+      backup: (d) => events.push(`backup:${d.op}:${d.stage}:${d.backup}`),
       failedToOpen: () => failed++,
     },
   });
@@ -78,6 +79,7 @@ describe('ConsoleSocket', () => {
     ws.msg({ event: 'server.install', data: { server: 's1', phase: 'step', step: 1, steps: 3, kind: 'download' } });
     ws.msg({ event: 'server.prompt', data: { server: 's1', prompt: { url: 'https://x', code: 'AB-12', message: '' } } });
     ws.msg({ event: 'server.file', data: { server: 's1', source: 'sftp', changes: [{ action: 'created', path: 'a.txt' }] } });
+    ws.msg({ event: 'server.backup', data: { server: 's1', backup: 'b1', op: 'create', stage: 'progress', bytes: 5, files: 1 } });
     ws.msg({ event: 'something.new', data: {} });
     expect(t.events).toEqual([
       'hello:offline',
@@ -87,6 +89,7 @@ describe('ConsoleSocket', () => {
       'install:step:1',
       'prompt:AB-12',
       'file:sftp:created a.txt',
+      'backup:create:progress:b1',
     ]);
     expect(t.statuses.at(-1)).toEqual(['connected', undefined]);
     expect(t.s.send({ type: 'power', action: 'start' })).toBe(true);

@@ -1,5 +1,6 @@
 import { Backoff } from './backoff';
 import type { ApiErrorBody } from './api';
+import type { BackupEvent } from './backups';
 import type { FileEvent } from './files';
 import type { Hello, InstallEvent, PowerAction, Prompt, ServerState, Stats } from './types';
 
@@ -17,6 +18,8 @@ export interface ConsoleHandlers {
   prompt?(data: { server: string; prompt: Prompt }): void;
   /** Files changed under the server's directory (API, SFTP or the game itself). */
   file?(data: FileEvent): void;
+  /** A backup or restore started, progressed or ended. */
+  backup?(data: BackupEvent): void;
   error?(data: ApiErrorBody): void;
   connection?(status: ConnectionStatus, retryInMs?: number): void;
   /** The socket failed before opening: maybe the session is gone. */
@@ -136,6 +139,9 @@ export class ConsoleSocket {
         break;
       case 'server.file':
         h.file?.(d);
+        break;
+      case 'server.backup':
+        h.backup?.(d);
         break;
       case 'error':
         h.error?.(d);

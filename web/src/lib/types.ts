@@ -1,3 +1,5 @@
+import type { RestoreStatus } from './backups';
+
 export type ServerState = 'offline' | 'installing' | 'starting' | 'running' | 'stopping' | 'crashed';
 export type PowerAction = 'start' | 'stop' | 'restart' | 'kill';
 
@@ -50,6 +52,8 @@ export interface Server {
   limits?: Limits;
   /** The last install, or null when there was none. */
   install?: InstallStatus | null;
+  /** The last restore of a backup, or null when there was none. */
+  restore?: RestoreStatus | null;
 }
 
 export type VariableType = 'string' | 'integer' | 'boolean' | 'enum' | 'secret';
