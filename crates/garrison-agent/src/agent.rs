@@ -190,11 +190,8 @@ fn remove_dir(path: &Path) -> Result<(), AgentError> {
     }
 }
 
-#[async_trait]
-impl Node for Agent {
-    async fn register(&self, spec: RunSpec) -> Result<(), NodeError> {
-        Agent::validate(&spec)?;
-        self.check_open()?;
+impl Agent {
+    async fn register_inner(&self, spec: RunSpec) -> Result<(), NodeError> {
         let id = spec.id.clone();
         let existing = lock(&self.registry.servers).get(&id).map(|e| e.tx.clone());
         if let Some(tx) = existing {
@@ -246,6 +243,21 @@ impl Node for Agent {
             }
             Err(console) => self.files.add(&files_spec, console).await,
         }
+    }
+}
+
+#[async_trait]
+impl Node for Agent {
+    async fn register(&self, spec: RunSpec) -> Result<(), NodeError> {
+        Agent::validate(&spec)?;
+        self.check_open()?;
+        let id = spec.id.clone();
+        let hooks = spec.backup_hooks.clone();
+        let result = self.register_inner(spec).await;
+        if let Some(e) = lock(&self.registry.servers).get(&id) {
+            *lock(&e.shared.backup_hooks) = hooks;
+        }
+        result
     }
 
     async fn install(&self, id: &ServerId) -> Result<(), NodeError> {

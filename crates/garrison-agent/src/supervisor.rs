@@ -42,6 +42,9 @@ pub(crate) enum Cmd {
     Command(String, Reply),
     Update(Box<RunSpec>, Reply),
     Remove(Reply),
+    /// Mark the server restoring if it is offline or crashed (decided here, in order
+    /// with power actions, so a start cannot slip in between the check and the mark).
+    BeginRestore(Reply),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -52,6 +55,10 @@ pub(crate) struct Shared {
     pub console: Arc<Console>,
     pub state: Mutex<ServerState>,
     pub live: Mutex<Live>,
+    /// A restore runs: start, install and remove are refused until it ends.
+    pub restoring: std::sync::atomic::AtomicBool,
+    /// The spec's backup hooks (the latest registered).
+    pub backup_hooks: Mutex<garrison_proto::BackupHooks>,
 }
 
 #[derive(Default)]
@@ -76,6 +83,8 @@ impl Shared {
             console,
             state: Mutex::new(ServerState::Offline),
             live: Mutex::new(Live::default()),
+            restoring: Default::default(),
+            backup_hooks: Mutex::default(),
         }
     }
 }
@@ -208,7 +217,7 @@ impl Actor {
                 }
                 () = tokio::time::sleep_until(restart_at.unwrap_or(far)), if restart_at.is_some() => {
                     self.restart_at = None;
-                    if self.state == ServerState::Crashed && !self.shutting_down {
+                    if self.state == ServerState::Crashed && !self.shutting_down && !self.restoring() {
                         self.restarts.push_back(Instant::now());
                         let _ = self.start("automatic restart after a crash").await;
                     }
@@ -223,7 +232,30 @@ impl Actor {
                 let res = self.power(action).await;
                 let _ = reply.send(res);
             }
-            Cmd::Install(reply) => self.install(reply).await,
+            Cmd::Install(reply) => {
+                if self.restoring() {
+                    let _ = reply.send(Err(conflict(self.state, RESTORING_INSTALL)));
+                } else {
+                    self.install(reply).await;
+                }
+            }
+            Cmd::BeginRestore(reply) => {
+                let res = if self.shutting_down {
+                    Err(NodeError::Unavailable("the node is shutting down".into()))
+                } else if !matches!(self.state, ServerState::Offline | ServerState::Crashed)
+                    || self.install.is_some()
+                {
+                    Err(conflict(self.state, "restore"))
+                } else {
+                    // A pending automatic restart would start the server mid-restore.
+                    self.restart_at = None;
+                    self.shared
+                        .restoring
+                        .store(true, std::sync::atomic::Ordering::Release);
+                    Ok(())
+                };
+                let _ = reply.send(res);
+            }
             Cmd::CancelInstall(reply) => {
                 let res = match &self.install {
                     Some(task) => {
@@ -257,7 +289,9 @@ impl Actor {
                 let _ = reply.send(Ok(()));
             }
             Cmd::Remove(reply) => {
-                if self.state.is_active() {
+                if self.restoring() {
+                    let _ = reply.send(Err(conflict(self.state, RESTORING_REMOVE)));
+                } else if self.state.is_active() {
                     let _ = reply.send(Err(conflict(self.state, "remove")));
                 } else {
                     let _ = reply.send(Ok(()));
@@ -302,6 +336,9 @@ impl Actor {
         if !action.allowed_in(self.state) {
             return Err(conflict(self.state, action.as_str()));
         }
+        if matches!(action, PowerAction::Start | PowerAction::Restart) && self.restoring() {
+            return Err(conflict(self.state, RESTORING_START));
+        }
         match action {
             PowerAction::Start => {
                 self.restart_at = None;
@@ -336,6 +373,12 @@ impl Actor {
                 }
             }
         }
+    }
+
+    fn restoring(&self) -> bool {
+        self.shared
+            .restoring
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn stop_timeout(&self) -> Duration {
@@ -816,6 +859,10 @@ impl Actor {
             .await;
     }
 }
+
+const RESTORING_START: &str = "start (a backup is being restored)";
+const RESTORING_INSTALL: &str = "install (a backup is being restored)";
+const RESTORING_REMOVE: &str = "remove (a backup is being restored)";
 
 fn conflict(state: ServerState, action: &str) -> NodeError {
     NodeError::Conflict {

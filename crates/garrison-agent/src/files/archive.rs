@@ -388,7 +388,7 @@ impl ServerFiles {
     pub(crate) fn decompress(&self, archive: &str, destination: &str) -> Result<(), FileError> {
         let arc_rel = self.parse(archive)?;
         self.allowed(&arc_rel)?;
-        let dest = self.parse(destination)?;
+        let dest = self.parse_mut(destination)?;
         self.allowed(&dest)?;
         let mut file = self.open_read_rel(&arc_rel)?;
         let mut head = Vec::with_capacity(512);

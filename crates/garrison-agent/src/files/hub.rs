@@ -15,7 +15,7 @@ use garrison_proto::{Event, FileSource, NodeError, RunSpec, ServerId};
 use notify::Watcher;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -142,7 +142,8 @@ impl FilesHub {
         let (sandbox, up) = opened;
         let files = Arc::new(ServerFiles {
             id: id.clone(),
-            sandbox,
+            sandbox: RwLock::new(Arc::new(sandbox)),
+            restoring: Arc::new(AtomicBool::new(false)),
             deny: RwLock::new(deny),
             usage: Arc::new(Usage::new(spec.disk_limit_bytes, console)),
             sink: self.sink.clone(),
@@ -201,6 +202,36 @@ impl FilesHub {
             let _ = std::fs::remove_dir_all(staging_dir(&config, &id));
         })
         .await;
+    }
+
+    /// A restore swapped a new tree in at the server's path: point the sandbox at it and
+    /// move the watch onto it (both held the old directory's inode), then count its
+    /// usage again. Called before the old tree (now elsewhere) is deleted, so the
+    /// watcher never reports that deletion as the game's. Blocking.
+    pub(crate) fn reopen_tree(&self, id: &ServerId) -> Result<(), AgentError> {
+        let Some(files) = self.get(id) else {
+            return Ok(());
+        };
+        let dir = self.ctx.config.server_dir(id);
+        let sandbox = Sandbox::open(&dir)
+            .map_err(|e| AgentError::io(dir.display().to_string(), std::io::Error::other(e)))?;
+        *files.sandbox.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(sandbox);
+        if let Some(w) = lock(&self.watcher).as_mut() {
+            let _ = w.unwatch(&dir);
+            if let Err(e) = w.watch(&dir, notify::RecursiveMode::Recursive) {
+                tracing::warn!(server = %id, error = %e, "cannot watch the restored server directory");
+            }
+        }
+        Ok(())
+    }
+
+    /// Walk the server's files again now (after a restore replaced them). Blocking.
+    pub(crate) fn rescan_usage(&self, id: &ServerId) {
+        if let Some(files) = self.get(id) {
+            files.usage.begin_first_scan();
+            let bytes = tree::disk_usage(&files);
+            files.usage.finish_scan(bytes);
+        }
     }
 
     /// Called by the debouncer once per tick.

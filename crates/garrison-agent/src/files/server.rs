@@ -17,6 +17,7 @@ use garrison_proto::{
 };
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,7 +36,10 @@ pub enum WriteMode {
 /// A server's files. Get one from [`crate::Agent::server_files`].
 pub struct ServerFiles {
     pub(crate) id: ServerId,
-    pub(crate) sandbox: Sandbox,
+    /// Swapped by a restore: the handle must be on the directory now at the path.
+    pub(crate) sandbox: RwLock<Arc<Sandbox>>,
+    /// Set while a restore of this server runs; shared with its writers.
+    pub(crate) restoring: Arc<AtomicBool>,
     pub(crate) deny: RwLock<DenyList>,
     pub(crate) usage: Arc<Usage>,
     pub(crate) sink: EventSink,
@@ -81,10 +85,32 @@ impl ServerFiles {
         })
     }
 
+    /// `Busy` while a restore runs: whatever was written now would be lost (or mixed
+    /// into the restored tree) at its swap.
+    pub(crate) fn writable(&self) -> Result<(), FileError> {
+        busy_if(&self.restoring)
+    }
+
+    /// [`Self::parse`] for a path an operation changes (removes, chmods, moves away).
+    /// With [`Self::parse_new`] this is the one place writes are refused during a
+    /// restore.
+    pub(crate) fn parse_mut(&self, path: &str) -> Result<RelPath, FileError> {
+        self.writable()?;
+        self.parse(path)
+    }
+
+    /// The current sandbox (a restore replaces it).
+    pub(crate) fn sandbox(&self) -> Arc<Sandbox> {
+        self.sandbox
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// [`Self::parse`] for a path that will be created: also no newline or CR in the
     /// new name (they break logs, shells and line-based tools), and not the root.
     pub(crate) fn parse_new(&self, path: &str) -> Result<RelPath, FileError> {
-        let rel = self.parse(path)?;
+        let rel = self.parse_mut(path)?;
         match rel.file_name() {
             None => Err(invalid(path, "the server directory itself")),
             Some(n) if n.contains(['\n', '\r']) => Err(invalid(path, "newline in the name")),
@@ -133,7 +159,7 @@ impl ServerFiles {
 
     /// The directory `rel`, no symlink followed anywhere.
     pub(crate) fn dir(&self, rel: &RelPath) -> Result<NoFollowDir, FileError> {
-        self.sandbox.dir_nofollow(rel).map_err(map_dir_err)
+        self.sandbox().dir_nofollow(rel).map_err(map_dir_err)
     }
 
     /// The directory holding `rel` and its name.
@@ -315,6 +341,7 @@ impl ServerFiles {
                     len: 0,
                     charged: 0,
                     usage: self.usage.clone(),
+                    restoring: self.restoring.clone(),
                     sink: self.sink.clone(),
                     server: self.id.clone(),
                     source,
@@ -346,6 +373,7 @@ impl ServerFiles {
                     len,
                     charged: 0,
                     usage: self.usage.clone(),
+                    restoring: self.restoring.clone(),
                     sink: self.sink.clone(),
                     server: self.id.clone(),
                     source,
@@ -368,7 +396,7 @@ impl ServerFiles {
 
     /// Rename or move; never replaces anything at `to`.
     pub fn rename(&self, from: &str, to: &str, source: FileSource) -> Result<FileEntry, FileError> {
-        let from_rel = self.parse(from)?;
+        let from_rel = self.parse_mut(from)?;
         let to_rel = self.parse_new(to)?;
         if from_rel.is_root() {
             return Err(invalid(from, "the server directory itself"));
@@ -395,7 +423,7 @@ impl ServerFiles {
 
     /// A file or symlink (the link itself), never a directory.
     pub fn remove_file(&self, path: &str, source: FileSource) -> Result<(), FileError> {
-        let rel = self.parse(path)?;
+        let rel = self.parse_mut(path)?;
         self.allowed(&rel)?;
         let (dir, name) = self.parent(&rel)?;
         let m = dir.lstat(name).map_err(map_err)?;
@@ -409,7 +437,7 @@ impl ServerFiles {
 
     /// An empty directory only.
     pub fn remove_dir(&self, path: &str, source: FileSource) -> Result<(), FileError> {
-        let rel = self.parse(path)?;
+        let rel = self.parse_mut(path)?;
         self.allowed(&rel)?;
         let (dir, name) = self.parent(&rel)?;
         dir.remove_dir(name).map_err(map_err)?;
@@ -420,7 +448,7 @@ impl ServerFiles {
     /// Permission bits (rwx only: setuid, setgid and sticky are never set), never
     /// through a symlink (`NotAFile`).
     pub fn chmod(&self, path: &str, mode: u32, source: FileSource) -> Result<FileEntry, FileError> {
-        let rel = self.parse(path)?;
+        let rel = self.parse_mut(path)?;
         if rel.is_root() {
             return Err(invalid(path, "the server directory's mode is the node's"));
         }
@@ -439,7 +467,7 @@ impl ServerFiles {
         mtime_ms: i64,
         source: FileSource,
     ) -> Result<(), FileError> {
-        let rel = self.parse(path)?;
+        let rel = self.parse_mut(path)?;
         if rel.is_root() {
             return Err(invalid(path, "the server directory itself"));
         }
@@ -514,6 +542,17 @@ impl ServerFiles {
     }
 }
 
+fn busy_if(restoring: &AtomicBool) -> Result<(), FileError> {
+    if restoring.load(Ordering::Acquire) {
+        return Err(FileError::new(
+            FileErrorKind::Busy,
+            None,
+            "the server's files are being restored",
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn io_err(rel: &RelPath, e: std::io::Error) -> FileError {
     map_err(SandboxError::Io {
         path: rel.to_string(),
@@ -534,6 +573,7 @@ pub struct FileWriter {
     /// Bytes counted against the quota for the temp file.
     charged: u64,
     usage: Arc<Usage>,
+    restoring: Arc<AtomicBool>,
     sink: EventSink,
     server: ServerId,
     source: FileSource,
@@ -565,6 +605,7 @@ impl FileWriter {
         if data.is_empty() {
             return Ok(());
         }
+        busy_if(&self.restoring)?;
         let end = offset
             .checked_add(data.len() as u64)
             .ok_or_else(|| io_err(&self.rel, std::io::Error::other("offset overflow")))?;
@@ -584,6 +625,7 @@ impl FileWriter {
 
     /// Cut or extend the file to `len` (SFTP `setstat` size); growth counts as usage.
     pub fn set_len(&mut self, len: u64) -> Result<(), FileError> {
+        busy_if(&self.restoring)?;
         let growth = len.saturating_sub(self.len);
         self.usage.charge(growth)?;
         if let Err(e) = self.file.set_len(len) {
@@ -616,6 +658,7 @@ impl FileWriter {
     /// Finish: in `Replace` mode the temp file is flushed and renamed over the target
     /// (never over one that appeared meanwhile without `overwrite`).
     pub fn commit(mut self) -> Result<FileEntry, FileError> {
+        busy_if(&self.restoring)?;
         if let Some(tmp) = self.temp.clone() {
             self.file.sync_all().map_err(|e| io_err(&self.rel, e))?;
             let old = self.dir.lstat_opt(&self.name).map_err(map_err)?;

@@ -14,7 +14,7 @@ use std::io;
 /// Bytes of regular files under the root, each hard-linked inode once. `None` when
 /// the agent is stopping or the walk failed.
 pub(crate) fn disk_usage(files: &ServerFiles) -> Option<u64> {
-    let root = files.sandbox.dir_nofollow(&RelPath::root()).ok()?;
+    let root = files.sandbox().dir_nofollow(&RelPath::root()).ok()?;
     let mut total: u64 = 0;
     let mut inodes: HashSet<(u64, u64)> = HashSet::new();
     let mut stack = vec![root];
@@ -203,7 +203,7 @@ impl ServerFiles {
 
     /// Delete files and whole trees (symlinks themselves, never their targets).
     pub(crate) fn delete(&self, path: &str, source: FileSource) -> Result<(), FileError> {
-        let rel = self.parse(path)?;
+        let rel = self.parse_mut(path)?;
         if rel.is_root() {
             return Err(invalid(path, "the server directory itself"));
         }

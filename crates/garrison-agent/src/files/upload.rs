@@ -160,6 +160,8 @@ impl ServerFiles {
     /// and how many bytes may still come.
     pub(crate) fn chunk_start(&self, id: &str, offset: u64) -> Result<(File, u64), FileError> {
         check_id(id)?;
+        // Refused before the chunk, so the client can resume once the restore ended.
+        self.writable()?;
         let mut table = self.lock_uploads();
         let u = table.map.get_mut(id).ok_or_else(|| unknown(id))?;
         if u.done {
@@ -216,6 +218,7 @@ impl ServerFiles {
             (u.rel.clone(), u.size, u.overwrite)
         };
         let result = (|| {
+            self.writable()?;
             // The deny list may have changed since the upload began.
             self.allowed(&rel)?;
             let (dir, name) = self
