@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { chromium, request } from 'playwright-core';
 import { ADMIN_PASSWORD, Garrison } from './harness.mjs';
 import { fileManagerSteps } from './files.mjs';
+import { backupSteps } from './backups.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.join(here, 'artifacts');
@@ -1385,6 +1386,9 @@ async function main() {
     sftpPort: garrison.sftpPort,
     adminName: 'admin',
   });
+
+  // ---- Backups (issue 7): e2e/backups.mjs ----
+  await backupSteps({ step, page, browser, base, visible, waitText, shot, apiCall, problems, artifacts: ARTIFACTS, T });
 }
 
 let failed = false;
