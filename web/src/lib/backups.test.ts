@@ -192,6 +192,7 @@ describe('create request', () => {
   it('sends only what was given', () => {
     expect(createRequest({ name: '  ', ignore: '', locked: false })).toEqual({});
     expect(createRequest({ name: ' Before update ', ignore: '*.log\n', locked: true })).toEqual({ name: 'Before update', ignore: ['*.log'], locked: true });
+    expect(createRequest({ name: '', ignore: '', locked: false, rotate: true })).toEqual({ rotate: true });
   });
 
   it('maps the ignore list errors onto its field', () => {
@@ -293,6 +294,7 @@ describe('backup errors', () => {
     expect(backupError(err(429, { code: 'rate_limited' }))).toMatch(/in a moment/);
     expect(backupError(err(409, { code: 'conflict', state: 'running' }))).toBe('The server must be stopped first (it is running).');
     expect(backupError(err(404, { code: 'backup_missing' }))).toMatch(/missing/);
+    expect(backupError(err(409, { code: 'backup_not_ready' }))).toMatch(/not ready/);
     expect(backupError(err(422, { code: 'backup_corrupt' }))).toMatch(/damaged/);
     expect(backupError(err(413, { code: 'quota_exceeded' }))).toMatch(/disk limit/);
     expect(backupError(err(422, { code: 'invalid_path', message: 'not in the backup', path: 'nope' }))).toBe('not in the backup (nope).');

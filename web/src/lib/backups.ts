@@ -314,16 +314,19 @@ export interface CreateBody {
   name?: string;
   ignore?: string[];
   locked?: boolean;
+  /** At the limit: remove the oldest unlocked backup once this one succeeds. */
+  rotate?: boolean;
 }
 
 /** What to POST for a new backup: only what was given. */
-export function createRequest(form: { name: string; ignore: string; locked: boolean }): CreateBody {
+export function createRequest(form: { name: string; ignore: string; locked: boolean; rotate?: boolean }): CreateBody {
   const body: CreateBody = {};
   const name = form.name.trim();
   if (name) body.name = name;
   const ignore = parseIgnore(form.ignore);
   if (ignore.length) body.ignore = ignore;
   if (form.locked) body.locked = true;
+  if (form.rotate) body.rotate = true;
   return body;
 }
 
@@ -525,6 +528,8 @@ export function backupError(err: unknown): string {
       return err.path ? `${trimDot(err.message)} (${err.path}).` : actionError(err);
     case 'backup_not_running':
       return 'It is not running any more.';
+    case 'backup_not_ready':
+      return 'This backup is not ready: it is still being made, or it did not complete.';
     case 'backup_storage':
       return 'The backup storage failed. Try again later, or ask the administrator to check it.';
     default:
