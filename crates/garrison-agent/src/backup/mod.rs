@@ -1,6 +1,7 @@
 //! Backups: archives of a server's directory written to a storage driver, verified,
 //! downloaded and restored.
 
+pub mod s3;
 pub mod store;
 
 use crate::agent::Agent;
