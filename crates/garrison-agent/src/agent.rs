@@ -1,5 +1,6 @@
 //! The agent: a registry of supervised servers behind the `Node` trait.
 
+use crate::backup::Backups;
 use crate::config::{AgentConfig, AgentError, RunAs};
 use crate::console::Console;
 use crate::files::{FilesHub, ServerFiles};
@@ -22,14 +23,17 @@ use tokio::task::JoinHandle;
 /// The node daemon. Build with [`Agent::new`] inside a tokio runtime; call
 /// [`Node::shutdown`] before exiting so every game server is stopped and every task ends.
 pub struct Agent {
-    config: Arc<AgentConfig>,
-    events: mpsc::Sender<Event>,
-    registry: Arc<Registry>,
+    pub(crate) config: Arc<AgentConfig>,
+    pub(crate) events: mpsc::Sender<Event>,
+    pub(crate) registry: Arc<Registry>,
     log: LogHandle,
     closed: AtomicBool,
     stop_tx: watch::Sender<bool>,
     background: Mutex<Vec<JoinHandle<()>>>,
-    files: Arc<FilesHub>,
+    pub(crate) files: Arc<FilesHub>,
+    pub(crate) backups: Arc<Backups>,
+    /// This agent, for tasks that outlive a call (backup jobs).
+    pub(crate) me: std::sync::Weak<Agent>,
 }
 
 #[derive(Default)]
@@ -44,6 +48,10 @@ struct Entry {
 }
 
 impl Registry {
+    pub(crate) fn get_shared(&self, id: &ServerId) -> Option<Arc<Shared>> {
+        lock(&self.servers).get(id).map(|e| e.shared.clone())
+    }
+
     pub(crate) fn all_shared(&self) -> Vec<Arc<Shared>> {
         lock(&self.servers)
             .values()
@@ -67,9 +75,13 @@ impl Agent {
             stop_rx,
         ));
         let files = FilesHub::start(config.clone(), events.clone());
-        Arc::new(Agent {
+        let backups = Backups::new(&config);
+        backups.clean_leftovers(&config);
+        Arc::new_cyclic(|me| Agent {
             config,
             files,
+            backups,
+            me: me.clone(),
             events,
             registry,
             log,
@@ -88,7 +100,7 @@ impl Agent {
             .ok_or_else(|| NodeError::UnknownServer(id.clone()))
     }
 
-    fn check_open(&self) -> Result<(), NodeError> {
+    pub(crate) fn check_open(&self) -> Result<(), NodeError> {
         if self.closed.load(Ordering::Acquire) {
             Err(NodeError::Unavailable("the node is shutting down".into()))
         } else {
@@ -96,7 +108,7 @@ impl Agent {
         }
     }
 
-    fn get(&self, id: &ServerId) -> Result<(mpsc::Sender<Cmd>, Arc<Shared>), NodeError> {
+    pub(crate) fn get(&self, id: &ServerId) -> Result<(mpsc::Sender<Cmd>, Arc<Shared>), NodeError> {
         self.check_open()?;
         lock(&self.registry.servers)
             .get(id)
@@ -159,7 +171,7 @@ impl Agent {
     }
 }
 
-async fn ask_actor(
+pub(crate) async fn ask_actor(
     tx: &mpsc::Sender<Cmd>,
     id: &ServerId,
     make: impl FnOnce(Reply) -> Cmd,
@@ -323,6 +335,8 @@ impl Node for Agent {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Jobs first: a backup's hooks talk to its running server.
+        self.backups.shutdown().await;
         let entries: Vec<(ServerId, Entry)> = lock(&self.registry.servers).drain().collect();
         // Ask every actor first so all servers stop concurrently, then wait.
         let mut waits = Vec::new();

@@ -121,6 +121,21 @@ impl Console {
         lock(&self.ring).next_seq
     }
 
+    /// Lines numbered `from` onwards still in the ring, and the next number (for the
+    /// following call).
+    pub(crate) fn lines_since(&self, from: u64) -> (Vec<String>, u64) {
+        let ring = lock(&self.ring);
+        let since = usize::try_from(ring.next_seq.saturating_sub(from)).unwrap_or(usize::MAX);
+        let take = since.min(ring.lines.len());
+        let lines = ring
+            .lines
+            .iter()
+            .skip(ring.lines.len() - take)
+            .cloned()
+            .collect();
+        (lines, ring.next_seq)
+    }
+
     /// The last `n` lines whose sequence number is at least `from`, oldest first.
     pub(crate) fn last_lines_since(&self, from: u64, n: usize) -> Vec<String> {
         let ring = lock(&self.ring);

@@ -18,6 +18,8 @@ mod usage;
 
 pub(crate) use hub::FilesHub;
 pub use server::{FileWriter, ServerFiles, WriteMode};
+pub(crate) use tree::remove_tree as tree_remove;
+pub(crate) use usage::human;
 
 use crate::config::AgentConfig;
 use crate::sandbox::{RelPath, SandboxError};
