@@ -76,7 +76,10 @@ export async function backupSteps(t) {
     await write('notes.txt', 'version one\n');
     await write('world/level.dat', 'level one\n');
     await write('debug.log', 'left out by the ignore list\n');
-    if (!made.json.permissions?.includes('backup.read')) throw new Error('the owner does not hold backup.read');
+    const perms = (await apiCall('GET', `/api/servers/${id}`)).json?.permissions ?? [];
+    for (const p of ['backup.read', 'backup.create', 'backup.delete', 'backup.download', 'backup.restore']) {
+      if (!perms.includes(p)) throw new Error(`the owner does not hold ${p}: ${perms.join(', ')}`);
+    }
     await page.goto(`${base}/servers/${id}/console`);
     await visible(tid('tab-backups'));
     await page.click(tid('tab-backups'));
