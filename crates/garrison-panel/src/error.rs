@@ -38,6 +38,10 @@ pub enum ApiError {
         message: String,
         state: Option<ServerState>,
     },
+    /// Refused because of what the resource is now, with a code naming why
+    /// (`backup_locked`, `backup_limit_reached`, `backup_not_ready`).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("this route does not accept that method")]
@@ -153,7 +157,7 @@ impl ApiError {
             | ApiError::TwoFactorFailed { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::Refused { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -174,6 +178,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::Refused { code, .. } => code,
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooManyRequests { .. } => "rate_limited",

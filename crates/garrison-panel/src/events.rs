@@ -43,6 +43,11 @@ async fn handle(state: &AppState, ev: Event) {
                 tracing::error!(server = %i.server, error = %e, "could not persist an install outcome");
             }
         }
+        Event::Backup(b) => {
+            if let Err(e) = crate::api::backups::record_event(state, b).await {
+                tracing::error!(server = %b.server, backup = %b.backup, error = %e, "could not persist a backup outcome");
+            }
+        }
         _ => {}
     }
     state.hub.publish(&ev);

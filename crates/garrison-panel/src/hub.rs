@@ -146,8 +146,11 @@ impl Hub {
                 // An error only means every receiver left meanwhile.
                 let _ = tx.send(Frame {
                     console,
-                    needs: matches!(event, Event::File(_))
-                        .then_some(garrison_proto::Permission::FileRead),
+                    needs: match event {
+                        Event::File(_) => Some(garrison_proto::Permission::FileRead),
+                        Event::Backup(_) => Some(garrison_proto::Permission::BackupRead),
+                        _ => None,
+                    },
                     json: json.into(),
                 });
             }

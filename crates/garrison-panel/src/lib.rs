@@ -44,6 +44,38 @@ pub struct PanelConfig {
     pub data_dir: std::path::PathBuf,
     /// Where users reach the node's SFTP server; `None` when it is turned off.
     pub sftp: Option<SftpInfo>,
+    pub backups: BackupSettings,
+}
+
+/// How the panel asks for backups, and the defaults of the per-server limits.
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    /// The panel's storage driver (a node may override it with its own).
+    pub storage: garrison_proto::StorageKind,
+    pub compression: garrison_proto::Compression,
+    /// Bytes per second a backup reads at most; `None`: no limit.
+    pub rate_limit_bytes_per_sec: Option<u64>,
+    /// Backups a server keeps at most, unless its own limits say otherwise.
+    pub max_count: Option<u32>,
+    /// Total archive bytes a server's backups take at most, unless its limits say.
+    pub max_bytes: Option<u64>,
+    /// A server's backups are started at most this often (0: no limit).
+    pub min_interval: Duration,
+}
+
+impl Default for BackupSettings {
+    /// Local storage, zstd level 1, no read limit, no count or size limit, one backup
+    /// per server per minute.
+    fn default() -> Self {
+        BackupSettings {
+            storage: garrison_proto::StorageKind::Local,
+            compression: garrison_proto::Compression::default(),
+            rate_limit_bytes_per_sec: None,
+            max_count: None,
+            max_bytes: None,
+            min_interval: Duration::from_secs(60),
+        }
+    }
 }
 
 /// What the panel tells users about SFTP (the server itself runs on the node).
@@ -72,6 +104,8 @@ pub struct AppState {
     /// The admin setting "every user must use 2FA", kept here so the session check
     /// does not read it from the store on every request.
     pub two_factor_required: Arc<std::sync::atomic::AtomicBool>,
+    /// Running backups' progress and the per-server creation rate limit.
+    pub backups: Arc<api::backups::Live>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,12 +172,14 @@ impl Panel {
             limits: Arc::new(ratelimit::Limits::new(config.rate_limits.clone())),
             config: Arc::new(config),
             shutdown: shutdown.clone(),
+            backups: Arc::new(api::backups::Live::default()),
         };
         templates::library::reload(&state.templates, &state.store).await?;
         tokio::spawn(templates::watch_revision(state.clone()));
         let (node_stopped_tx, node_stopped) = watch::channel(false);
         let pump = tokio::spawn(events::pump(state.clone(), events, node_stopped));
         events::restore_servers(&state).await?;
+        api::backups::after_restart(&state).await?;
         for record in state.store.list_servers().await? {
             if record.auto_start
                 && let Err(e) = state.node.power(&record.id, PowerAction::Start).await

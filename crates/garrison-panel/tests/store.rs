@@ -5,7 +5,10 @@
 //! named database and drops it afterwards, so tests run in parallel and repeat cleanly.
 //! With `CI` set and no URL the PostgreSQL tests fail instead of skipping.
 
-use garrison_panel::store::{Limits, ServerRecord, Store, StoreError, now_millis};
+use garrison_panel::store::{
+    BackupRecord, BackupState, InstallState, Limits, RestoreStatus, ServerRecord, Store,
+    StoreError, now_millis,
+};
 use garrison_proto::{ExitInfo, RestartPolicy, ServerId, ServerState, StatusEvent};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -46,6 +49,7 @@ both_backends!(
     limited_api_keys,
     users_disable_idle_and_session_list,
     ssh_keys_per_user,
+    backups_lifecycle,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -82,8 +86,11 @@ fn server(id: &str, created_at: i64) -> ServerRecord {
             memory_mb: 2048,
             disk_mb: 10_240,
             cpu_percent: 150,
+            backups: None,
+            backup_mb: Some(2048),
         },
         install: None,
+        restore: None,
     }
 }
 
@@ -1023,5 +1030,143 @@ async fn ssh_keys_per_user(db: &TestDb) {
     // Keys go with their user.
     assert!(store.delete_user(&v.id).await.unwrap());
     assert!(store.list_ssh_keys(&v.id).await.unwrap().is_empty());
+    store.close().await;
+}
+
+fn backup(id: &str, server: &str, created_at: i64) -> BackupRecord {
+    BackupRecord {
+        id: id.into(),
+        server_id: ServerId::from(server),
+        name: format!("Backup {id} ✓"),
+        state: BackupState::Creating,
+        storage: garrison_proto::StorageKind::Local,
+        compression: garrison_proto::CompressionKind::Zstd,
+        ignore: vec!["*.log".into(), "cache/".into()],
+        locked: false,
+        size: None,
+        sha256: None,
+        manifest_sha256: None,
+        files: None,
+        bytes: None,
+        integrity: None,
+        verified_at: None,
+        error: None,
+        created_by: None,
+        created_at,
+        completed_at: None,
+    }
+}
+
+async fn backups_lifecycle(db: &TestDb) {
+    let store = db.open().await;
+    let s = server("s1", 1_000);
+    store.insert_server(&s).await.unwrap();
+    for (id, at) in [("b1", 10), ("b2", 20), ("b3", 30)] {
+        store.insert_backup(&backup(id, "s1", at)).await.unwrap();
+    }
+    assert!(matches!(
+        store.insert_backup(&backup("b1", "s1", 40)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let listed: Vec<String> = store
+        .list_backups(&s.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.id)
+        .collect();
+    assert_eq!(listed, ["b3", "b2", "b1"], "newest first");
+    let result = garrison_proto::BackupResult {
+        storage: garrison_proto::StorageKind::S3,
+        compression: garrison_proto::CompressionKind::Gzip,
+        digest: garrison_proto::BackupDigest {
+            size: 5_000_000_000,
+            sha256: "ab".repeat(32),
+            manifest_sha256: "cd".repeat(32),
+        },
+        files: 12,
+        bytes: 9_000_000_000,
+    };
+    assert!(store.finish_backup("b1", &result).await.unwrap());
+    // Only a creating backup can finish or end: a late event changes nothing.
+    assert!(!store.finish_backup("b1", &result).await.unwrap());
+    assert!(
+        !store
+            .end_backup("b1", BackupState::Failed, Some("late"))
+            .await
+            .unwrap()
+    );
+    let b1 = store.get_backup(&s.id, "b1").await.unwrap().unwrap();
+    assert_eq!(b1.state, BackupState::Ready);
+    assert_eq!(b1.digest(), Some(result.digest.clone()));
+    assert_eq!(
+        (b1.storage, b1.files, b1.bytes),
+        (result.storage, Some(12), Some(9_000_000_000))
+    );
+    assert_eq!(b1.ignore, ["*.log", "cache/"]);
+    assert!(b1.completed_at.is_some());
+    assert!(
+        store
+            .get_backup(&ServerId::from("other"), "b1")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    store.set_backup_locked("b1", true).await.unwrap();
+    store
+        .set_backup_integrity("b1", garrison_proto::Integrity::Corrupt)
+        .await
+        .unwrap();
+    let b1 = store.get_backup(&s.id, "b1").await.unwrap().unwrap();
+    assert!(b1.locked);
+    assert_eq!(b1.integrity, Some(garrison_proto::Integrity::Corrupt));
+    assert!(b1.verified_at.is_some());
+
+    assert!(
+        store
+            .end_backup("b2", BackupState::Cancelled, None)
+            .await
+            .unwrap()
+    );
+    let usage = store.backup_usage(&s.id).await.unwrap();
+    assert_eq!(
+        (usage.count, usage.bytes),
+        (2, 5_000_000_000),
+        "b1 ready + b3 creating"
+    );
+
+    // A restart fails what was still being made.
+    let cut = store.fail_interrupted_backups().await.unwrap();
+    assert_eq!(
+        cut.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
+        ["b3"]
+    );
+    let b3 = store.get_backup(&s.id, "b3").await.unwrap().unwrap();
+    assert_eq!(b3.state, BackupState::Failed);
+    assert!(b3.error.unwrap().contains("interrupted"));
+    assert!(store.fail_interrupted_backups().await.unwrap().is_empty());
+
+    let restore = RestoreStatus {
+        backup: "b1".into(),
+        state: InstallState::Running,
+        started_at: 50,
+        finished_at: None,
+        error: None,
+    };
+    store
+        .set_restore_status(&s.id, Some(&restore))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_server(&s.id).await.unwrap().unwrap().restore,
+        Some(restore)
+    );
+
+    assert!(store.delete_backup_row("b2").await.unwrap());
+    assert!(!store.delete_backup_row("b2").await.unwrap());
+    // Deleting the server takes its backups' rows with it.
+    assert!(store.delete_server(&s.id).await.unwrap());
+    assert!(store.list_backups(&s.id).await.unwrap().is_empty());
     store.close().await;
 }

@@ -34,6 +34,7 @@ fn server(id: &str, template: &str) -> ServerRecord {
         description: String::new(),
         limits: Limits::default(),
         install: None,
+        restore: None,
     }
 }
 
@@ -47,6 +48,8 @@ async fn server_settings_and_install_status(db: &TestDb) {
         memory_mb: 4096,
         disk_mb: 0,
         cpu_percent: 200,
+        backups: Some(3),
+        backup_mb: None,
     };
     store.update_server(&s).await.unwrap();
     let running = InstallStatus {

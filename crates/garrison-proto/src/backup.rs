@@ -112,7 +112,8 @@ impl CompressionKind {
 }
 
 /// Compression of a new archive. Levels: zstd 1..=19, gzip 1..=9; out-of-range levels
-/// are clamped by the node.
+/// are clamped by the node. The default, zstd level 1, is the fastest: game worlds are
+/// mostly already compressed, so higher levels cost much time for little space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Compression {
     pub kind: CompressionKind,
@@ -123,7 +124,7 @@ impl Default for Compression {
     fn default() -> Self {
         Compression {
             kind: CompressionKind::Zstd,
-            level: 3,
+            level: 1,
         }
     }
 }

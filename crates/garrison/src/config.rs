@@ -30,6 +30,7 @@ struct FileConfig {
     install: Option<FileInstall>,
     sftp: Option<FileSftp>,
     files: Option<FileFiles>,
+    backups: Option<crate::backup_config::FileBackups>,
 }
 
 /// The `[files]` table.
@@ -112,6 +113,8 @@ pub struct Config {
     pub sftp: Option<SftpSettings>,
     /// The file manager's limits (URL pull size).
     pub files: garrison_agent::FilesConfig,
+    /// Backup storage, compression, limits, S3.
+    pub backups: crate::backup_config::BackupSettings,
 }
 
 /// Environment variables read as settings. Anything else starting with `GARRISON_`
@@ -189,6 +192,7 @@ impl Config {
             rate_limits: RateLimitConfig::default(),
             install: garrison_agent::InstallConfig::default(),
             files: garrison_agent::FilesConfig::default(),
+            backups: Default::default(),
             sftp: Some(SftpSettings {
                 server: garrison_sftp::SftpConfig::default(),
                 public_host: None,
@@ -276,6 +280,9 @@ impl Config {
             cfg.files.pull_max_bytes =
                 check_pull_max(v).with_context(|| format!("{file_src} `files.pull_max_bytes`"))?;
         }
+        if let Some(b) = file.backups {
+            cfg.backups.apply_file(b, &file_src)?;
+        }
         if let (Some(f), Some(sftp)) = (file.sftp, cfg.sftp.as_mut()) {
             if let Some(v) = f.enabled {
                 sftp_enabled = v;
@@ -312,13 +319,18 @@ impl Config {
             if !key.starts_with("GARRISON_") || ENV_OTHER.contains(&key.as_str()) {
                 continue;
             }
+            let ctx = || format!("environment variable {key}");
+            if crate::backup_config::ENV_KEYS.contains(&key.as_str()) {
+                cfg.backups.apply_env(key, value).with_context(ctx)?;
+                continue;
+            }
             if !ENV_KEYS.contains(&key.as_str()) {
                 bail!(
-                    "unknown environment variable {key}; settings are {}",
-                    ENV_KEYS.join(", ")
+                    "unknown environment variable {key}; settings are {}, {}",
+                    ENV_KEYS.join(", "),
+                    crate::backup_config::ENV_KEYS.join(", ")
                 );
             }
-            let ctx = || format!("environment variable {key}");
             match key.as_str() {
                 "GARRISON_LISTEN" => cfg.listen = parse_listen(value).with_context(ctx)?,
                 "GARRISON_DATABASE_URL" => {
@@ -428,6 +440,7 @@ impl Config {
         if let Some(l) = listen_flag {
             cfg.listen = l;
         }
+        cfg.backups.check()?;
         if !sftp_enabled {
             cfg.sftp = None;
         }

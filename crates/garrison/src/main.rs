@@ -1,6 +1,8 @@
 //! The `garrison` binary: wires the panel and the local agent together.
 
+mod backup_config;
 mod config;
+mod db_backup_cmd;
 mod demo_server;
 mod late_gate;
 mod template_cmd;
@@ -53,6 +55,9 @@ enum Command {
     /// Template repositories: add one, list them, `sync` to fetch them again (also
     /// while `garrison serve` runs on the same data dir).
     Template(template_cmd::TemplateArgs),
+    /// Write a consistent copy of the panel database (SQLite; also while `garrison
+    /// serve` runs). PostgreSQL installs use pg_dump; see docs/operations.md.
+    DbBackup(db_backup_cmd::DbBackupArgs),
 }
 
 #[derive(Args)]
@@ -88,6 +93,13 @@ fn main() -> Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             rt.block_on(template_cmd::run(args))
+        }
+        Command::DbBackup(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(db_backup_cmd::run(args))
         }
         Command::DemoServer(args) => {
             let code = demo_server::run(args).context("demo server failed")?;
@@ -139,6 +151,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             run_as,
             install: cfg.install.clone(),
             files: cfg.files.clone(),
+            backups: cfg.backups.node.clone(),
             ..AgentConfig::new(data_dir.clone())
         },
         events_tx,
@@ -183,6 +196,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                     public_host: s.public_host.clone(),
                 }
             }),
+            backups: cfg.backups.panel.clone(),
         };
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(

@@ -19,8 +19,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures_util::TryStreamExt;
 use garrison_proto::{
-    ArchiveKind, ByteStream, FileEntry, FileErrorKind, ListRequest, NodeError, Permission,
-    PullRequest, SearchRequest, ServerId, SortKey,
+    ArchiveKind, ByteStream, Download, FileEntry, FileErrorKind, ListRequest, NodeError,
+    Permission, PullRequest, SearchRequest, ServerId, SortKey,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -333,13 +333,19 @@ pub async fn download(
     let q = query(params)?;
     let offset = range_start(&headers)?;
     let d = state.node.download(&r.id, &q.path, offset).await?;
-    let mut response = Response::new(Body::from_stream(d.stream));
-    let h = response.headers_mut();
     let mime = if d.archive {
         "application/gzip"
     } else {
         "application/octet-stream"
     };
+    Ok(download_response(d, offset, mime))
+}
+
+/// A node's download as an attachment, streamed; ranged (206) when it starts at
+/// `offset` > 0. Also used for backup archives.
+pub(crate) fn download_response(d: Download, offset: u64, mime: &'static str) -> Response {
+    let mut response = Response::new(Body::from_stream(d.stream));
+    let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
     if let Ok(v) = HeaderValue::from_str(&content_disposition(&d.name)) {
         h.insert(header::CONTENT_DISPOSITION, v);
@@ -362,12 +368,12 @@ pub async fn download(
             }
         }
     }
-    Ok(response)
+    response
 }
 
 /// `Range: bytes=N-` (the only form a resuming client needs); anything else is refused
 /// rather than silently answered with the whole file.
-fn range_start(headers: &HeaderMap) -> ApiResult<u64> {
+pub(crate) fn range_start(headers: &HeaderMap) -> ApiResult<u64> {
     let Some(v) = headers.get(header::RANGE) else {
         return Ok(0);
     };

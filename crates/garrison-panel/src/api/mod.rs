@@ -4,6 +4,7 @@ pub mod account;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod files;
 pub mod health;
 pub mod openapi;
@@ -157,6 +158,42 @@ pub fn router(state: AppState) -> Router {
         .route("/servers/{id}/files/pull", post(files::pull))
         .route("/servers/{id}/files/usage", get(files::usage))
         .route("/servers/{id}/sftp", get(files::sftp_details))
+        .route(
+            "/servers/{id}/backups",
+            get(backups::list).post(backups::create),
+        )
+        .route(
+            "/servers/{id}/backups/{backup}",
+            get(backups::get).delete(backups::remove),
+        )
+        .route(
+            "/servers/{id}/backups/{backup}/download",
+            get(backups::download),
+        )
+        .route(
+            "/servers/{id}/backups/{backup}/manifest",
+            get(backups::manifest),
+        )
+        .route(
+            "/servers/{id}/backups/{backup}/lock",
+            post(backups::lock_backup),
+        )
+        .route(
+            "/servers/{id}/backups/{backup}/unlock",
+            post(backups::unlock_backup),
+        )
+        .route(
+            "/servers/{id}/backups/{backup}/cancel",
+            post(backups::cancel),
+        )
+        .route(
+            "/servers/{id}/backups/{backup}/restore",
+            post(backups::restore),
+        )
+        .route(
+            "/servers/{id}/backups/{backup}/verify",
+            post(backups::verify),
+        )
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) })

@@ -507,6 +507,8 @@ pub mod shapes {
         limits: Limits,
         /// The last install's outcome; null before the first.
         install: Option<InstallStatus>,
+        /// The last restore from a backup.
+        restore: Option<RestoreStatus>,
         /// The latest sample, when the node has one.
         stats: Option<Stats>,
         /// The server permissions the caller holds on this server.
@@ -623,6 +625,103 @@ pub mod shapes {
         modified: i64,
         /// Where a symlink points, as written in it.
         target: Option<String>,
+    }
+
+    /// Progress of a backup being made.
+    #[derive(ToSchema)]
+    pub struct BackupProgress {
+        bytes: u64,
+        files: u64,
+        total_bytes: Option<u64>,
+        percent: Option<f32>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct Backup {
+        id: String,
+        server_id: String,
+        name: String,
+        /// `creating`, `ready`, `failed` or `cancelled`.
+        state: String,
+        /// `local` or `s3`.
+        storage: String,
+        /// `zstd` or `gzip`.
+        compression: String,
+        /// gitignore lines left out (besides the server's `.garrisonignore`).
+        ignore: Vec<String>,
+        locked: bool,
+        /// Archive bytes.
+        size: Option<u64>,
+        /// SHA-256 of the archive, lower-case hex.
+        sha256: Option<String>,
+        /// Entries archived.
+        files: Option<u64>,
+        /// Bytes of file contents archived.
+        bytes: Option<u64>,
+        /// `ok`, `missing` or `corrupt` from the last check; `null`: never checked.
+        integrity: Option<String>,
+        verified_at: Option<i64>,
+        error: Option<String>,
+        created_by: Option<String>,
+        created_at: i64,
+        completed_at: Option<i64>,
+        progress: Option<BackupProgress>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct BackupLimits {
+        /// `null`: no limit.
+        max_count: Option<u64>,
+        max_bytes: Option<u64>,
+        count: u64,
+        bytes: u64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct BackupList {
+        backups: Vec<Backup>,
+        limits: BackupLimits,
+    }
+
+    #[derive(ToSchema)]
+    pub struct ManifestEntry {
+        path: String,
+        /// `file`, `dir` or `symlink`.
+        kind: String,
+        size: u64,
+        mode: u32,
+        mtime: i64,
+        sha256: Option<String>,
+        target: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct BackupManifest {
+        entries: Vec<ManifestEntry>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct BackupVerify {
+        /// `ok`, `missing` or `corrupt`.
+        integrity: String,
+        problem: Option<String>,
+        entries: u64,
+        backup: Backup,
+    }
+
+    #[derive(ToSchema)]
+    pub struct RestoreStatus {
+        backup: String,
+        /// `running`, `succeeded`, `failed` or `cancelled`.
+        state: String,
+        started_at: i64,
+        finished_at: Option<i64>,
+        error: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct RestoreStarted {
+        restore: RestoreStatus,
     }
 
     #[derive(ToSchema)]
@@ -784,6 +883,17 @@ pub mod shapes {
         super::files::pull,
         super::files::usage,
         super::files::sftp_details,
+        super::backups::list,
+        super::backups::create,
+        super::backups::get,
+        super::backups::download,
+        super::backups::manifest,
+        super::backups::lock_backup,
+        super::backups::unlock_backup,
+        super::backups::cancel,
+        super::backups::remove,
+        super::backups::verify,
+        super::backups::restore,
         super::ws::ticket,
         super::ws::console,
         openapi_json,
@@ -799,6 +909,7 @@ pub mod shapes {
         (name = "subusers", description = "Other users' permissions on a server"),
         (name = "templates", description = "Templates, egg import and template repositories"),
         (name = "files", description = "A server's files: listing, editing, uploads, downloads, archives, search, SFTP details"),
+        (name = "backups", description = "A server's backups: create, list, download, lock, verify, restore"),
         (name = "audit", description = "The audit log"),
     )
 )]

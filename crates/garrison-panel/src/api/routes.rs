@@ -273,6 +273,53 @@ pub const ROUTES: &[Route] = &[
     ),
     r("GET", "/servers/{id}/files/usage", p(Permission::FileRead)),
     r("GET", "/servers/{id}/sftp", p(Permission::FileSftp)),
+    r("GET", "/servers/{id}/backups", p(Permission::BackupRead)),
+    r("POST", "/servers/{id}/backups", p(Permission::BackupCreate)),
+    r(
+        "GET",
+        "/servers/{id}/backups/{backup}",
+        p(Permission::BackupRead),
+    ),
+    r(
+        "DELETE",
+        "/servers/{id}/backups/{backup}",
+        p(Permission::BackupDelete),
+    ),
+    r(
+        "GET",
+        "/servers/{id}/backups/{backup}/download",
+        p(Permission::BackupDownload),
+    ),
+    r(
+        "GET",
+        "/servers/{id}/backups/{backup}/manifest",
+        p(Permission::BackupRead),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/backups/{backup}/lock",
+        p(Permission::BackupDelete),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/backups/{backup}/unlock",
+        p(Permission::BackupDelete),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/backups/{backup}/cancel",
+        p(Permission::BackupCreate),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/backups/{backup}/restore",
+        p(Permission::BackupRestore),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/backups/{backup}/verify",
+        p(Permission::BackupRead),
+    ),
     r("POST", "/servers/{id}/ws-ticket", p(Permission::ServerRead)),
     // Console messages: `command` needs control.console, `power` control.<action>.
     r("GET", "/servers/{id}/ws", p(Permission::ServerRead)),

@@ -141,6 +141,12 @@ fn check_limits(l: Limits) -> Result<Limits, ApiError> {
     in_range("limits.memory_mb", l.memory_mb as i64, 0, 16 * 1024 * 1024)?;
     in_range("limits.disk_mb", l.disk_mb as i64, 0, 1024 * 1024 * 1024)?;
     in_range("limits.cpu_percent", l.cpu_percent as i64, 0, 100 * 1024)?;
+    if let Some(n) = l.backups {
+        in_range("limits.backups", i64::from(n), 0, 10_000)?;
+    }
+    if let Some(mb) = l.backup_mb {
+        in_range("limits.backup_mb", mb as i64, 0, 1024 * 1024 * 1024)?;
+    }
     Ok(l)
 }
 
@@ -251,6 +257,7 @@ pub async fn view(state: &AppState, p: &Principal, r: &ServerRecord) -> ApiResul
         "description": r.description,
         "limits": r.limits,
         "install": r.install,
+        "restore": r.restore,
         "auto_start": r.auto_start,
         "restart": r.restart,
         "state": r.state,
@@ -402,6 +409,7 @@ pub async fn create(
         description,
         limits,
         install: None,
+        restore: None,
     };
     let spec = spec_for(&state, &record)?;
     state.store.insert_server(&record).await?;
@@ -549,6 +557,8 @@ pub async fn remove(
         Ok(()) | Err(garrison_proto::NodeError::UnknownServer(_)) => {}
         Err(e) => return Err(e.into()),
     }
+    // The server's files are gone; its backups go with it (storage only needs ids).
+    crate::api::backups::delete_all(&state, &r.id).await;
     state.store.delete_server(&r.id).await?;
     state.hub.remove(&r.id);
     crate::audit::record(

@@ -218,10 +218,12 @@ impl Session {
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         recheck.tick().await;
         let mut may_list_files = self.may(Permission::FileRead).await;
+        let mut may_see_backups = self.may(Permission::BackupRead).await;
         loop {
             tokio::select! {
                 _ = recheck.tick() => {
                     may_list_files = self.may(Permission::FileRead).await;
+                    may_see_backups = self.may(Permission::BackupRead).await;
                     if !self.recheck.holds(&self.state).await.unwrap_or(true) {
                         let gone = json!({"event": "error", "data": ApiError::Unauthorized.body()["error"]});
                         let _ = socket.send(Message::Text(gone.to_string().into())).await;
@@ -231,6 +233,7 @@ impl Session {
                 }
                 frame = live.recv() => match frame {
                     Ok(Frame { needs: Some(Permission::FileRead), .. }) if !may_list_files => {}
+                    Ok(Frame { needs: Some(Permission::BackupRead), .. }) if !may_see_backups => {}
                     Ok(Frame { console: Some((seq, n)), json, .. }) => {
                         if seq + n <= expected {
                             continue; // already in the history

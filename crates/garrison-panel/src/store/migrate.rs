@@ -56,6 +56,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "templates",
         sql: include_str!("../../migrations/0007_templates.sql"),
     },
+    Migration {
+        version: 8,
+        name: "backups",
+        sql: include_str!("../../migrations/0008_backups.sql"),
+    },
 ];
 
 /// Arbitrary constant key for `pg_advisory_xact_lock` ("garrison" in ASCII, truncated).

@@ -13,6 +13,7 @@
 
 mod access;
 mod audit;
+mod backups;
 mod migrate;
 mod servers;
 mod ssh_keys;
@@ -23,7 +24,10 @@ mod users;
 
 pub use access::Subuser;
 pub use audit::{AuditEntry, AuditPage, AuditQuery, NewAudit};
-pub use servers::{InstallState, InstallStatus, Limits, ServerRecord, StateHistoryEntry};
+pub use backups::{BackupRecord, BackupState, BackupUsage};
+pub use servers::{
+    InstallState, InstallStatus, Limits, RestoreStatus, ServerRecord, StateHistoryEntry,
+};
 pub use ssh_keys::SshKey;
 pub use stats::PanelCounts;
 pub use templates::{StoredTemplate, TemplateRepo};
@@ -55,6 +59,9 @@ pub enum StoreError {
     /// A stored row could not be decoded (bad JSON, unknown state, out-of-range port).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Not possible on this database backend.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl StoreError {
@@ -160,6 +167,27 @@ impl Store {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
         }
+    }
+
+    /// A consistent copy of the whole SQLite database in `path` (which must not exist),
+    /// taken while the panel keeps running: `VACUUM INTO` reads one snapshot of the
+    /// database in a single read transaction, like the online backup API, and writes a
+    /// compact file. PostgreSQL is backed up with `pg_dump` instead (`Unsupported`).
+    pub async fn snapshot_to(&self, path: &std::path::Path) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::Unsupported(
+                "the database is PostgreSQL: back it up with pg_dump (see docs/operations.md)"
+                    .into(),
+            ));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Database("the snapshot path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Closes every connection; waits for checked-out connections to come back.

@@ -28,15 +28,34 @@ pub struct ServerRecord {
     pub limits: Limits,
     /// The last install's outcome; `None` before the first one.
     pub install: Option<InstallStatus>,
+    /// The last restore from a backup; `None` before the first one.
+    pub restore: Option<RestoreStatus>,
 }
 
-/// Resource limits; 0 = none. `memory_mb` also sizes a Java server's heap.
+/// A restore's start and end, like an install's, plus the backup it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreStatus {
+    pub backup: String,
+    pub state: InstallState,
+    pub started_at: i64,
+    #[serde(default)]
+    pub finished_at: Option<i64>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Resource limits; 0 = none. `memory_mb` also sizes a Java server's heap. The backup
+/// limits are `None` for the panel's defaults; `backups: Some(0)` allows no backups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     pub memory_mb: u64,
     pub disk_mb: u64,
     pub cpu_percent: u64,
+    /// Backups kept at most.
+    pub backups: Option<u32>,
+    /// Total size of the server's backups at most, in MiB.
+    pub backup_mb: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +91,7 @@ macro_rules! select_servers {
     () => {
         "SELECT id, name, template, port, variables, auto_start, restart, state, \
          state_changed_at, last_exit, node, owner_id, created_at, updated_at, description, \
-         limits, install_status FROM servers"
+         limits, install_status, restore_status FROM servers"
     };
 }
 
@@ -103,6 +122,7 @@ fn server_from_row(row: &AnyRow) -> Result<ServerRecord, StoreError> {
         description: col(row, "description")?,
         limits: col_json(row, "limits")?,
         install: col_json_opt(row, "install_status")?,
+        restore: col_json_opt(row, "restore_status")?,
     })
 }
 
@@ -113,8 +133,9 @@ impl Store {
         sqlx::query(
             "INSERT INTO servers (id, name, template, port, variables, auto_start, restart, state, \
              state_changed_at, last_exit, node, created_at, updated_at, owner_id, description, \
-             limits, install_status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             limits, install_status, restore_status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+             $18)",
         )
         .bind(s.id.as_str())
         .bind(&s.name)
@@ -133,6 +154,7 @@ impl Store {
         .bind(&s.description)
         .bind(to_json(&s.limits)?)
         .bind(s.install.as_ref().map(to_json).transpose()?)
+        .bind(s.restore.as_ref().map(to_json).transpose()?)
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from_sqlx(e, "a server with this id already exists"))?;
@@ -185,6 +207,20 @@ impl Store {
         status: Option<&InstallStatus>,
     ) -> Result<(), StoreError> {
         sqlx::query("UPDATE servers SET install_status = $2 WHERE id = $1")
+            .bind(id.as_str())
+            .bind(status.map(to_json).transpose()?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the start or outcome of a restore (a missing server is not an error).
+    pub async fn set_restore_status(
+        &self,
+        id: &ServerId,
+        status: Option<&RestoreStatus>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE servers SET restore_status = $2 WHERE id = $1")
             .bind(id.as_str())
             .bind(status.map(to_json).transpose()?)
             .execute(&self.pool)
