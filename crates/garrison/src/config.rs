@@ -486,6 +486,14 @@ impl Config {
 /// (`garrison user`, `garrison template`): its absolute path and its open store, with
 /// its garrison.toml and GARRISON_DATABASE_URL honoured.
 pub async fn open_data_dir(dir: &Path) -> Result<(PathBuf, garrison_panel::store::Store)> {
+    let (data_dir, _, store) = open_data_dir_with_config(dir).await?;
+    Ok((data_dir, store))
+}
+
+/// [`open_data_dir`], also returning the settings it read.
+pub async fn open_data_dir_with_config(
+    dir: &Path,
+) -> Result<(PathBuf, Config, garrison_panel::store::Store)> {
     let data_dir =
         std::path::absolute(dir).with_context(|| format!("bad data dir {}", dir.display()))?;
     if !data_dir.join("garrison.db").exists() && !data_dir.join(CONFIG_FILE).exists() {
@@ -499,7 +507,7 @@ pub async fn open_data_dir(dir: &Path) -> Result<(PathBuf, garrison_panel::store
     let store = garrison_panel::store::Store::open(&cfg.database_url)
         .await
         .context("cannot open the database (setting `database_url`)")?;
-    Ok((data_dir, store))
+    Ok((data_dir, cfg, store))
 }
 
 /// The key on the line of `text` that holds byte `offset`, for error messages.

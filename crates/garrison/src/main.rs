@@ -1,5 +1,6 @@
 //! The `garrison` binary: wires the panel and the local agent together.
 
+mod backup_cmd;
 mod backup_config;
 mod config;
 mod db_backup_cmd;
@@ -58,6 +59,9 @@ enum Command {
     /// Write a consistent copy of the panel database (SQLite; also while `garrison
     /// serve` runs). PostgreSQL installs use pg_dump; see docs/operations.md.
     DbBackup(db_backup_cmd::DbBackupArgs),
+    /// Backups: `verify` re-checks archives against their checksums and manifests
+    /// (also while `garrison serve` runs).
+    Backup(backup_cmd::BackupArgs),
 }
 
 #[derive(Args)]
@@ -93,6 +97,13 @@ fn main() -> Result<()> {
                 .build()
                 .context("cannot start the async runtime")?;
             rt.block_on(template_cmd::run(args))
+        }
+        Command::Backup(args) => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(backup_cmd::run(args))
         }
         Command::DbBackup(args) => {
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -135,6 +135,9 @@ fn sample(method: &str, path: &str) -> Option<Value> {
             json!({"path": "../a.zip", "destination": ""})
         }
         ("POST", "/servers/{id}/files/pull") => json!({"url": "ftp://x", "destination": "x"}),
+        // Backups: a name too long (422 after the check); the rest name no backup (404).
+        ("POST", "/servers/{id}/backups") => json!({"name": "x".repeat(200)}),
+        ("POST", p) if p.starts_with("/servers/{id}/backups/{backup}/") => Value::Null,
         (_, "/servers/{id}/ws") => return None, // WebSocket: tested on its own below
         // Read-only; no query: the first page of the log, the counts, the health report.
         ("GET", "/servers/{id}/activity" | "/admin/audit" | "/admin/stats" | "/admin/health") => {
@@ -288,6 +291,7 @@ async fn every_route_and_caller() {
                 .replace("{tid}", "no-such-template")
                 .replace("{rid}", "no-such-repo")
                 .replace("{upload}", "no-such-upload")
+                .replace("{backup}", "no-such-backup")
         );
         for (caller, key) in &s.keys {
             let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
@@ -307,6 +311,7 @@ async fn every_route_and_caller() {
                 || route.path.contains("{tid}")
                 || route.path.contains("{rid}")
                 || route.path.contains("{upload}")
+                || route.path.contains("{backup}")
                 || route.path.starts_with("/account/api-keys/")
                 || route.path.starts_with("/account/sessions/")
                 || route.path.starts_with("/account/ssh-keys/");

@@ -168,6 +168,8 @@ impl Garrison {
             .env("GARRISON_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("GARRISON_LOG", "info")
             .env("GARRISON_SFTP_LISTEN", "127.0.0.1:0")
+            // Tests make backups back to back; the rate limit has its own test.
+            .env("GARRISON_BACKUPS_MIN_INTERVAL_SECS", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in &self.extra_env {
