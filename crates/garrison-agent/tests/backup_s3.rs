@@ -1,20 +1,29 @@
 //! The S3 driver against a real S3-compatible server: moto's server mode
 //! (`pip install 'moto[server]'`, which `.ci/run` does), one instance per test on a free
 //! port, killed when the test ends. Failed parts are injected by a small HTTP proxy
-//! between the driver and moto.
+//! between the driver and moto. The last test backs a server up to S3 and restores it
+//! through a real `Agent`.
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use garrison_agent::S3Config;
 use garrison_agent::backup::s3::{MAX_PARTS_IN_FLIGHT, S3Store};
 use garrison_agent::backup::store::{BackupStore, StoreError};
+use garrison_agent::{Agent, AgentConfig, S3Config};
+use garrison_proto::{
+    BackupLocation, BackupOp, BackupRequest, BackupStage, Compression, CompressionKind, Event,
+    Integrity, Manifest, ManifestKind, Node, NodeBackups, RestartPolicy, RestoreRequest, RunSpec,
+    ServerId, StopMethod, StopSignal, StorageKind,
+};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 
 const MIB: usize = 1024 * 1024;
 const BUCKET: &str = "garrison-test";
@@ -568,4 +577,240 @@ async fn missing_bucket_and_wrong_credentials_are_clear() {
     refused(store.list("srv1/").await.unwrap_err(), true);
     refused(store.open("srv1/b.tar.zst", 0).await.err().unwrap(), true);
     refused(store.size("srv1/b.tar.zst").await.unwrap_err(), false);
+}
+
+/// Every entry under `dir`: kind, permission bits and content hash or link target.
+fn walk(dir: &std::path::Path) -> BTreeMap<String, String> {
+    fn go(dir: &std::path::Path, root: &std::path::Path, out: &mut BTreeMap<String, String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_str().unwrap().to_owned();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let mode = m.permissions().mode() & 0o7777;
+            if m.is_symlink() {
+                let target = std::fs::read_link(&p).unwrap();
+                out.insert(rel, format!("link {}", target.display()));
+            } else if m.is_dir() {
+                out.insert(rel, format!("dir {mode:o}"));
+                go(&p, root, out);
+            } else {
+                let hash = hex::encode(Sha256::digest(std::fs::read(&p).unwrap()));
+                out.insert(rel, format!("file {mode:o} {} {hash}", m.len()));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    go(dir, dir, &mut out);
+    out
+}
+
+/// The manifest's entries in the same words as [`walk`].
+fn manifest_words(manifest: &Manifest) -> BTreeMap<String, String> {
+    manifest
+        .entries
+        .iter()
+        .map(|e| {
+            let mode = e.mode & 0o7777;
+            let words = match e.kind {
+                ManifestKind::Symlink => format!("link {}", e.target.clone().unwrap_or_default()),
+                ManifestKind::Dir => format!("dir {mode:o}"),
+                ManifestKind::File => format!(
+                    "file {mode:o} {} {}",
+                    e.size,
+                    e.sha256.clone().unwrap_or_default()
+                ),
+            };
+            (e.path.trim_end_matches('/').to_owned(), words)
+        })
+        .collect()
+}
+
+fn run_spec(id: &ServerId) -> RunSpec {
+    RunSpec {
+        id: id.clone(),
+        command: vec!["/bin/sh".into(), "-c".into(), "sleep 60".into()],
+        env: BTreeMap::new(),
+        install: vec![],
+        config_files: vec![],
+        done_pattern: None,
+        stop: StopMethod::Signal {
+            signal: StopSignal::Term,
+        },
+        stop_timeout_secs: 5,
+        restart: RestartPolicy {
+            enabled: false,
+            ..RestartPolicy::default()
+        },
+        restart_exit_codes: vec![],
+        java: None,
+        prompts: vec![],
+        requires: vec![],
+        disk_limit_bytes: None,
+        file_deny: vec![],
+        backup_hooks: Default::default(),
+    }
+}
+
+/// The stage `backup`'s `op` ended with.
+async fn backup_end(rx: &mut mpsc::Receiver<Event>, backup: &str, op: BackupOp) -> BackupStage {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("no end of the backup within 10 minutes")
+            .expect("event channel closed");
+        if let Event::Backup(ev) = ev
+            && ev.backup == backup
+            && ev.op == op
+            && ev.stage.is_end()
+        {
+            return ev.stage;
+        }
+    }
+}
+
+/// A server directory of `big_mib` MiB in two large files (random, text) plus small
+/// files, nested directories, an empty one, an executable and a link.
+fn make_server_files(dir: &std::path::Path, big_mib: usize) {
+    let mut g = Gen(99);
+    for i in 0..300 {
+        let sub = dir.join(format!("world/region-{}", i % 12));
+        std::fs::create_dir_all(&sub).unwrap();
+        let mut buf = vec![0u8; 1 + g.below(64 * 1024)];
+        if i % 3 == 0 {
+            g.fill(&mut buf);
+        } else {
+            for (j, b) in buf.iter_mut().enumerate() {
+                *b = b"chunk data, player entity block "[(j + i) % 32];
+            }
+        }
+        std::fs::write(sub.join(format!("c{i}.mca")), &buf).unwrap();
+    }
+    let mut random = vec![0u8; big_mib / 2 * MIB];
+    g.fill(&mut random);
+    std::fs::write(dir.join("world/big-random.dat"), &random).unwrap();
+    let text: Vec<u8> = (0..(big_mib - big_mib / 2) * MIB)
+        .map(|i| b"[12:00:00 INFO]: Saved the game\n"[i % 32].wrapping_add((i / 4096 % 3) as u8))
+        .collect();
+    std::fs::write(dir.join("logs.txt"), &text).unwrap();
+    std::fs::create_dir_all(dir.join("plugins/empty")).unwrap();
+    std::fs::write(dir.join("start.sh"), b"#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(dir.join("start.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("logs.txt", dir.join("latest.log")).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_and_restore_through_the_agent() {
+    let moto = Moto::start().await;
+    moto.create_bucket(BUCKET).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let s3 = config(&moto.url(), 8 * MIB);
+    let mut c = AgentConfig::new(tmp.path().join("data"));
+    c.backups.s3 = Some(s3.clone());
+    let (tx, mut rx) = mpsc::channel(10_000);
+    let agent = Agent::new(c, tx);
+    let id = ServerId::from("s1");
+    agent.register(run_spec(&id)).await.unwrap();
+    let root = tmp.path().join("data/servers/s1");
+    std::fs::create_dir_all(&root).unwrap();
+    make_server_files(&root, 104);
+    let before = walk(&root);
+
+    agent
+        .create_backup(
+            &id,
+            BackupRequest {
+                backup: "b1".into(),
+                ignore: vec![],
+                compression: Compression {
+                    kind: CompressionKind::Zstd,
+                    level: 1,
+                },
+                rate_limit_bytes_per_sec: None,
+                storage: StorageKind::S3,
+            },
+        )
+        .await
+        .unwrap();
+    let BackupStage::Finished {
+        result: Some(result),
+    } = backup_end(&mut rx, "b1", BackupOp::Create).await
+    else {
+        panic!("the backup did not finish");
+    };
+    assert_eq!(result.storage, StorageKind::S3);
+    let digest = result.digest.clone();
+    assert!(digest.size > 50 * MIB as u64, "{digest:?}");
+
+    // In the bucket under the prefix, in more than one part.
+    let store = S3Store::new(&s3).unwrap();
+    let listed = store.list("s1/").await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        ["s1/b1.manifest.json", "s1/b1.tar.zst"],
+        "{listed:?}"
+    );
+    assert_eq!(listed[1].1, digest.size);
+    let (_, _, sha) = sha_of(&store, "s1/b1.tar.zst").await;
+    assert_eq!(sha, digest.sha256);
+    assert_eq!(moto.pending_uploads(BUCKET).await, 0);
+
+    let location = BackupLocation {
+        backup: "b1".into(),
+        storage: StorageKind::S3,
+        compression: CompressionKind::Zstd,
+    };
+    let report = agent.verify_backup(&id, &location, &digest).await.unwrap();
+    assert_eq!(report.integrity, Integrity::Ok, "{report:?}");
+    let manifest = agent
+        .backup_manifest(&id, &location, &digest)
+        .await
+        .unwrap();
+    assert_eq!(manifest_words(&manifest), before);
+
+    // A download from an offset is the archive's tail.
+    let offset = digest.size - 1000;
+    let mut download = agent.download_backup(&id, &location, offset).await.unwrap();
+    assert_eq!(download.size, Some(digest.size));
+    let mut tail = Vec::new();
+    while let Some(chunk) = download.stream.next().await {
+        tail.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(tail.len(), 1000);
+
+    // Change, delete and add files, then restore everything.
+    std::fs::write(root.join("logs.txt"), b"overwritten").unwrap();
+    std::fs::remove_file(root.join("world/region-3/c3.mca")).unwrap();
+    std::fs::remove_dir_all(root.join("plugins")).unwrap();
+    std::fs::write(root.join("world/new.dat"), b"not in the backup").unwrap();
+    std::fs::set_permissions(
+        root.join("start.sh"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    assert_ne!(walk(&root), before);
+    agent
+        .restore_backup(
+            &id,
+            RestoreRequest {
+                location: location.clone(),
+                digest: digest.clone(),
+                delete_extra: true,
+                paths: vec![],
+            },
+        )
+        .await
+        .unwrap();
+    let end = backup_end(&mut rx, "b1", BackupOp::Restore).await;
+    assert!(matches!(end, BackupStage::Finished { .. }), "{end:?}");
+    assert_eq!(
+        walk(&root),
+        before,
+        "the restored files differ from the backup"
+    );
+
+    agent.delete_backup(&id, &location).await.unwrap();
+    assert!(store.list("s1/").await.unwrap().is_empty());
+    agent.shutdown().await;
 }
