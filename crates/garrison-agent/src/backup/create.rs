@@ -66,8 +66,10 @@ struct Sink {
     cancel: Arc<AtomicBool>,
 }
 
+/// Not `Interrupted`: zstd's writer and `write_all` retry on that kind, so a cancel
+/// reported with it would spin forever instead of ending the archive.
 fn cancelled_io() -> io::Error {
-    io::Error::new(io::ErrorKind::Interrupted, "cancelled")
+    io::Error::other("cancelled")
 }
 
 impl Sink {
@@ -278,7 +280,7 @@ pub(crate) fn build(
     let mut entries = Vec::new();
     let mut file_bytes = 0u64;
     let io_fail = |e: io::Error| {
-        if e.kind() == io::ErrorKind::Interrupted || p.cancel.load(Ordering::Relaxed) {
+        if p.cancel.load(Ordering::Relaxed) {
             CreateError::Cancelled
         } else {
             CreateError::Failed(format!("writing the archive: {e}"))
