@@ -479,12 +479,16 @@ async fn write_backup(
     let built = loop {
         tokio::select! {
             chunk = rx.recv(), if write_err.is_none() => {
-                if let Some(c) = chunk
-                    && let Err(e) = writer.write(c).await
-                {
-                    // Closing the receiver stops the archive thread.
-                    write_err = Some(e);
-                    rx.close();
+                match chunk {
+                    Some(c) => {
+                        if let Err(e) = writer.write(c).await {
+                            // Closing the receiver stops the archive thread.
+                            write_err = Some(e);
+                            rx.close();
+                        }
+                    }
+                    // The archive thread is ending: wait for it rather than spin.
+                    None => break (&mut builder).await,
                 }
             }
             done = &mut builder => break done,
