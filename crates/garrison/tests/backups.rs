@@ -234,6 +234,11 @@ async fn backup_download_lock_verify_and_restore() {
     let sum = b["sha256"].as_str().unwrap().to_owned();
     assert_eq!(sum.len(), 64);
     assert!(b["progress"].is_null());
+    // The template's hooks ran around it: save first, resume after.
+    let lines = g.wait_log(&id, "> save-on", T).await;
+    let save = lines.iter().position(|l| l.contains("> save-all")).unwrap();
+    let resume = lines.iter().position(|l| l.contains("> save-on")).unwrap();
+    assert!(save < resume, "{lines:?}");
 
     let (s, list) = g
         .call("GET", &format!("/api/servers/{id}/backups"), None)
@@ -763,6 +768,24 @@ async fn kill_nine_mid_backup_and_mid_restore() {
         assert!(Instant::now() < deadline, "staging left behind");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A restore cancelled before the swap leaves the files as they were.
+    let mut ws = g.ws(&id).await;
+    let (s, v) = restore(&g, &id, &bid, json!({"delete_extra": true})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    wait_restore_event(&mut ws, |d| d["stage"] == "progress").await;
+    let (s, v) = g
+        .call(
+            "POST",
+            &format!("/api/servers/{id}/backups/{bid}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let r = wait_restore(&g, &id).await;
+    assert_eq!(r["state"], "cancelled", "{r}");
+    assert_eq!(tree(&dir), before, "a cancelled restore changed files");
+    drop(ws);
+
     restored(&g, &id, &bid, json!({"delete_extra": true})).await;
     assert_eq!(
         std::fs::read(dir.join("world/part3.bin")).unwrap(),

@@ -456,7 +456,7 @@ pub async fn unlock_backup(
 }
 
 /// Permission: backup.create
-#[utoipa::path(post, path = "/api/servers/{id}/backups/{backup}/cancel", tag = "backups", summary = "Cancel a running backup", description = "The backup ends `cancelled` and leaves nothing in storage. 409 `backup_not_running` when it is not being made.", params(("id" = String, Path, description = "Server id"), ("backup" = String, Path, description = "Backup id")), responses((status = 204, description = "Cancelling")))]
+#[utoipa::path(post, path = "/api/servers/{id}/backups/{backup}/cancel", tag = "backups", summary = "Cancel a running backup or restore", description = "A backup being made ends `cancelled` and leaves nothing in storage; a restore of this backup that has not swapped the files in yet ends `cancelled` with the server's files as they were. 409 `backup_not_running` when neither runs.", params(("id" = String, Path, description = "Server id"), ("backup" = String, Path, description = "Backup id")), responses((status = 204, description = "Cancelling")))]
 pub async fn cancel(
     State(state): State<AppState>,
     ip: ClientIp,
@@ -465,10 +465,17 @@ pub async fn cancel(
 ) -> ApiResult<StatusCode> {
     let r = server(&state, &p, &id, Permission::BackupCreate).await?;
     let b = backup(&state, &r, &bid).await?;
-    if b.state != BackupState::Creating {
+    let restoring = r
+        .restore
+        .as_ref()
+        .is_some_and(|s| s.state == InstallState::Running && s.backup == b.id);
+    if b.state != BackupState::Creating && !restoring {
         return Err(ApiError::Backup(BackupError::new(
             BackupErrorKind::NotRunning,
-            format!("the backup is {}, not being made", b.state.as_str()),
+            format!(
+                "the backup is {}, neither being made nor being restored",
+                b.state.as_str()
+            ),
         )));
     }
     state.node.cancel_backup(&r.id, &b.id).await?;

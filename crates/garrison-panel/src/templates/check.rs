@@ -173,8 +173,26 @@ pub fn check_template(t: &Template) -> Result<(), String> {
             ));
         }
     }
+    check_backup_hooks(&t.backup)?;
     if !t.runtimes.native && t.runtimes.docker.is_empty() {
         return Err("runtimes: neither native nor a docker image".into());
+    }
+    Ok(())
+}
+
+fn check_backup_hooks(h: &garrison_proto::BackupHooks) -> Result<(), String> {
+    for line in h.before.iter().chain(&h.after) {
+        if line.trim().is_empty() || line.len() > 1024 || line.contains(['\0', '\n', '\r']) {
+            return Err(format!(
+                "backup: {line:?} must be one non-empty console line of at most 1024 bytes"
+            ));
+        }
+    }
+    if let Some(w) = &h.wait_for {
+        Regex::new(w).map_err(|e| format!("backup: wait_for: {e}"))?;
+    }
+    if h.wait_secs > 600 {
+        return Err(format!("backup: wait_secs is {}, at most 600", h.wait_secs));
     }
     Ok(())
 }
