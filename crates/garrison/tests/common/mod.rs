@@ -124,11 +124,19 @@ impl Garrison {
     }
 
     pub async fn start_with_env(env: &[(&str, &str)]) -> Garrison {
+        Self::start_with_config("", env).await
+    }
+
+    /// Starts with `garrison.toml` in the data dir holding `config` (empty: no file).
+    pub async fn start_with_config(config: &str, env: &[(&str, &str)]) -> Garrison {
         let data = tempfile::Builder::new()
             .prefix("garrison-it-")
             .tempdir()
             .unwrap();
         std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        if !config.is_empty() {
+            std::fs::write(data.path().join("garrison.toml"), config).unwrap();
+        }
         let mut g = Garrison {
             data,
             child: None,
