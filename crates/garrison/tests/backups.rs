@@ -679,6 +679,16 @@ async fn limits_rotation_and_quota() {
         srv["restore"].is_null(),
         "a refused restore left a status: {srv}"
     );
+
+    // Deleting the server deletes its backups, locked ones too.
+    assert!(!backup_files(&g, &id).is_empty());
+    let (s, v) = g.call("DELETE", &format!("/api/servers/{id}"), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    assert!(
+        backup_files(&g, &id).is_empty(),
+        "{:?}",
+        backup_files(&g, &id)
+    );
 }
 
 /// Events of one restore from the console socket, until `pred` says stop.
