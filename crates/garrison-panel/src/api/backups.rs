@@ -4,9 +4,8 @@
 //! `server.backup` events from the node are recorded here too ([`record_event`]).
 
 use crate::AppState;
-use crate::api::files::{download_response, range_start};
-use crate::api::servers::load;
-use crate::auth::{Principal, authorize_server};
+use crate::api::files::{self, download_response, range_start, server};
+use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::json::ApiJson;
 use crate::ratelimit::ClientIp;
@@ -59,18 +58,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Loads the server and checks `permission` with the one check.
-async fn server(
-    state: &AppState,
-    p: &Principal,
-    id: &str,
-    permission: Permission,
-) -> ApiResult<ServerRecord> {
-    let r = load(state, id).await?;
-    authorize_server(state, p, permission, &r).await?;
-    Ok(r)
-}
-
 async fn backup(state: &AppState, r: &ServerRecord, backup: &str) -> ApiResult<BackupRecord> {
     state
         .store
@@ -87,17 +74,7 @@ async fn audit(
     b: &BackupRecord,
     detail: Value,
 ) -> ApiResult<()> {
-    crate::audit::record(
-        state,
-        p,
-        Some(&ip.0.to_string()),
-        action,
-        Some(&b.server_id),
-        Some(&b.id),
-        &detail,
-    )
-    .await?;
-    Ok(())
+    files::audit(state, p, ip, action, &b.server_id, &b.id, detail).await
 }
 
 /// A backup as the API shows it: the stored record plus live progress while it runs.

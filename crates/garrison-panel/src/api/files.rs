@@ -41,7 +41,7 @@ fn query<T>(params: Params<T>) -> ApiResult<T> {
 }
 
 /// Loads the server and checks `permission` with the one check.
-async fn server(
+pub(crate) async fn server(
     state: &AppState,
     p: &Principal,
     id: &str,
@@ -52,7 +52,8 @@ async fn server(
     Ok(r)
 }
 
-async fn audit(
+/// An audit entry about `target` on `server`, from the caller's address.
+pub(crate) async fn audit(
     state: &AppState,
     p: &Principal,
     ip: &ClientIp,
