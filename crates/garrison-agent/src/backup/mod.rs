@@ -327,10 +327,6 @@ fn check_backup_id(id: &str) -> Result<(), NodeError> {
     }
 }
 
-fn hex_eq(a: &str, b: &str) -> bool {
-    a.eq_ignore_ascii_case(b)
-}
-
 impl Agent {
     fn backups_ready(&self) -> Result<(&Arc<Backups>, &Stores), NodeError> {
         let b = &self.backups;
@@ -643,8 +639,10 @@ async fn run_restore(
     plan: RestorePlan,
     cancel: Arc<AtomicBool>,
     emit: Emitter,
+    aside: &mut Option<PathBuf>,
 ) -> BackupStage {
     let id = plan.files.id.clone();
+    let (delete_extra, no_paths) = (plan.req.delete_extra, plan.paths.is_empty());
     let loc = plan.req.location.clone();
     let digest = plan.req.digest.clone();
     let akey = archive_key(&id, &loc);
@@ -669,40 +667,23 @@ async fn run_restore(
             }
         }
     };
-    let p = archive_path.clone();
-    let c = cancel.clone();
-    let hashed = tokio::task::spawn_blocking(move || {
-        if !p.exists() {
-            return Err(None);
-        }
-        restore::hash_file(&p, &c).map_err(Some)
-    })
-    .await;
-    let integrity_err = match hashed {
-        Ok(Ok((size, sha))) if size == digest.size && hex_eq(&sha, &digest.sha256) => None,
-        Ok(Ok(_)) => Some(restore_failed(
-            "the archive differs from the backup's digest; nothing was changed".into(),
-            Some(Integrity::Corrupt),
-        )),
-        Ok(Err(None)) => Some(restore_failed(
-            format!("{akey} is not in storage"),
-            Some(Integrity::Missing),
-        )),
-        Ok(Err(Some(restore::RestoreError::Cancelled))) => Some(BackupStage::Cancelled),
-        Ok(Err(Some(e))) => Some(restore_failed(e.to_string(), None)),
-        Err(e) => Some(restore_failed(
-            format!("the restore task failed: {e}"),
-            None,
-        )),
-    };
     let drop_download = |d: Option<PathBuf>| async move {
         if let Some(d) = d {
             let _ = tokio::task::spawn_blocking(move || restore::remove_all(&d)).await;
         }
     };
-    if let Some(stage) = integrity_err {
+    // The archive's bytes are checked against the digest as they are extracted (one
+    // read of the file): into staging only, and refused before the swap.
+    let p = archive_path.clone();
+    if !tokio::task::spawn_blocking(move || p.exists())
+        .await
+        .unwrap_or(false)
+    {
         drop_download(downloaded).await;
-        return stage;
+        return restore_failed(
+            format!("{akey} is not in storage"),
+            Some(Integrity::Missing),
+        );
     }
 
     // (2)-(3) Staging, extraction, swap.
@@ -719,6 +700,7 @@ async fn run_restore(
         tokio::task::spawn_blocking(move || {
             restore::run(&restore::Job {
                 archive: &archive,
+                digest: &digest,
                 compression,
                 manifest: &manifest,
                 server_dir: &server_dir,
@@ -752,25 +734,47 @@ async fn run_restore(
         Err(e) => return restore_failed(format!("the restore task failed: {e}"), None),
     }
 
-    // (4) The new tree is live: re-point the file layer, drop the old tree.
+    // (4) The new tree is live: re-point the file layer, drop the old tree. After a
+    // hard-link clone the old tree shares inodes with the new one (their link counts
+    // are above one until it goes), so it goes now; a full delete_extra restore shares
+    // nothing, so its old tree is moved aside and removed after the `Finished` event.
     let hub = agent.files.clone();
     let sid = id.clone();
+    let shares_inodes = !(delete_extra && no_paths);
     let after = tokio::task::spawn_blocking(move || {
         let reopened = hub.reopen_tree(&sid);
-        if let Err(e) = restore::remove_all(&staging) {
-            tracing::warn!(server = %sid, error = %e, "cannot remove the replaced files");
+        let mut later = None;
+        if shares_inodes {
+            if let Err(e) = restore::remove_all(&staging) {
+                tracing::warn!(server = %sid, error = %e, "cannot remove the replaced files");
+            }
+        } else {
+            let aside = restore::aside_path(&staging);
+            match std::fs::rename(&staging, &aside) {
+                Ok(()) => later = Some(aside),
+                Err(e) => {
+                    tracing::debug!(server = %sid, error = %e, "cannot move the replaced files aside");
+                    if let Err(e) = restore::remove_all(&staging) {
+                        tracing::warn!(server = %sid, error = %e, "cannot remove the replaced files");
+                    }
+                }
+            }
         }
         hub.rescan_usage(&sid);
-        reopened
+        (reopened, later)
     })
     .await;
-    match after {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::error!(server = %id, error = %e, "the restored files cannot be reopened")
+    *aside = match after {
+        Ok((Ok(()), later)) => later,
+        Ok((Err(e), later)) => {
+            tracing::error!(server = %id, error = %e, "the restored files cannot be reopened");
+            later
         }
-        Err(e) => tracing::error!(server = %id, error = %e, "the restore's last step failed"),
-    }
+        Err(e) => {
+            tracing::error!(server = %id, error = %e, "the restore's last step failed");
+            None
+        }
+    };
     emit.progress(total, files_done.load(Ordering::Relaxed), Some(total), true);
     BackupStage::Finished { result: None }
 }
@@ -975,10 +979,23 @@ impl NodeBackups for Agent {
         };
         let task = tokio::spawn(async move {
             let e = emit.clone();
-            let stage = run_restore(agent, plan, cancel, e).await;
+            let mut aside = None;
+            let stage = run_restore(agent, plan, cancel, e, &mut aside).await;
             drop(guard);
             drop(slot);
             emit.send(stage).await;
+            // The replaced tree, outside the server directory and sharing nothing
+            // with it: removed after the event (shutdown still waits for it; a crash
+            // leaves it for `clean_leftovers`).
+            if let Some(old) = aside {
+                let removed = tokio::task::spawn_blocking(move || {
+                    restore::remove_all(&old).map_err(|e| (old, e))
+                })
+                .await;
+                if let Ok(Err((old, e))) = removed {
+                    tracing::warn!(path = %old.display(), error = %e, "cannot remove the replaced files");
+                }
+            }
         });
         backups.track(task);
         Ok(())

@@ -5,7 +5,7 @@
 //! in one `renameat2(RENAME_EXCHANGE)`. Until that swap nothing in the server directory
 //! changes.
 
-use super::verify::{Index, check_entry, decoder};
+use super::verify::{Index, check_entry};
 use crate::config::RunAs;
 use crate::files::tree_remove;
 use crate::sandbox::{NoFollowDir, RelPath, Sandbox, SandboxError};
@@ -31,6 +31,8 @@ pub(crate) enum RestoreError {
 
 pub(crate) struct Job<'a> {
     pub archive: &'a Path,
+    /// What the archive's bytes must be (size, SHA-256), checked as it is read.
+    pub digest: &'a garrison_proto::BackupDigest,
     pub compression: CompressionKind,
     pub manifest: &'a Manifest,
     pub server_dir: &'a Path,
@@ -47,26 +49,179 @@ fn failed(what: impl std::fmt::Display, e: impl std::fmt::Display) -> RestoreErr
     RestoreError::Failed(format!("{what}: {e}"))
 }
 
-/// Size and SHA-256 of a file, read in big pieces.
-pub(crate) fn hash_file(path: &Path, cancel: &AtomicBool) -> Result<(u64, String), RestoreError> {
-    let mut f = std::fs::File::open(path).map_err(|e| failed(path.display(), e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; super::create::CHUNK];
-    let mut len = 0u64;
+/// Decompressed bytes per buffer handed from the decompressing thread to extraction.
+const PIPE_CHUNK: usize = 1024 * 1024;
+/// Buffers in flight between the two threads.
+const PIPE_DEPTH: usize = 8;
+
+/// Counts and hashes every byte read from the archive file.
+struct Hashing<R> {
+    inner: R,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.hash.update(&out[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
+type Src = io::BufReader<Hashing<std::fs::File>>;
+
+enum Dec {
+    Zstd(zstd::stream::read::Decoder<'static, Src>),
+    Gzip(flate2::bufread::GzDecoder<Src>),
+}
+
+impl Dec {
+    fn new(kind: CompressionKind, src: Src) -> io::Result<Dec> {
+        Ok(match kind {
+            CompressionKind::Zstd => {
+                let mut d = zstd::stream::read::Decoder::with_buffer(src)?;
+                // As `verify::decoder`: a window bigger than ours is not our archive.
+                d.window_log_max(27)?;
+                Dec::Zstd(d)
+            }
+            CompressionKind::Gzip => Dec::Gzip(flate2::bufread::GzDecoder::new(src)),
+        })
+    }
+
+    fn into_src(self) -> Src {
+        match self {
+            Dec::Zstd(d) => d.finish(),
+            Dec::Gzip(d) => d.into_inner(),
+        }
+    }
+}
+
+impl Read for Dec {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Dec::Zstd(d) => d.read(out),
+            Dec::Gzip(d) => d.read(out),
+        }
+    }
+}
+
+/// One piece of the decompressed stream, or why it ended early.
+type Piece = Result<Vec<u8>, io::Error>;
+
+/// The decompressing half of extraction, in its own thread: reads the archive file
+/// once, hashing every byte of it, and sends the decompressed stream in big buffers
+/// over a bounded queue (the two halves run on two cores, like `zstd -d | tar -x`).
+/// When extraction stops taking buffers (done, or failed) the rest of the file is
+/// still read and hashed, so the caller always learns whether the archive is the one
+/// the digest names. Returns the archive's size and SHA-256 (hex).
+fn decompress(
+    archive: &Path,
+    kind: CompressionKind,
+    tx: std::sync::mpsc::SyncSender<Piece>,
+    pool: std::sync::mpsc::Receiver<Vec<u8>>,
+    cancel: &AtomicBool,
+) -> Result<(u64, String), RestoreError> {
+    let file = std::fs::File::open(archive).map_err(|e| failed(archive.display(), e))?;
+    let src = io::BufReader::with_capacity(
+        super::create::CHUNK,
+        Hashing {
+            inner: file,
+            hash: Sha256::new(),
+            len: 0,
+        },
+    );
+    let mut src = match Dec::new(kind, src) {
+        Ok(mut dec) => {
+            let mut sending = true;
+            while sending {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(RestoreError::Cancelled);
+                }
+                let mut buf = pool.try_recv().unwrap_or_else(|_| vec![0u8; PIPE_CHUNK]);
+                buf.resize(PIPE_CHUNK, 0);
+                let mut n = 0;
+                let mut end = false;
+                while n < buf.len() {
+                    match dec.read(&mut buf[n..]) {
+                        Ok(0) => {
+                            end = true;
+                            break;
+                        }
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            end = true;
+                            n = 0;
+                            break;
+                        }
+                    }
+                }
+                if n > 0 {
+                    buf.truncate(n);
+                    sending = tx.send(Ok(buf)).is_ok();
+                }
+                if end {
+                    break;
+                }
+            }
+            dec.into_src()
+        }
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return Err(RestoreError::Corrupt(
+                "the archive cannot be decompressed".into(),
+            ));
+        }
+    };
+    drop(tx);
+    // Whatever the decompressor left (it stops at the end of its data): hashed too.
+    let mut rest = vec![0u8; 256 * 1024];
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(RestoreError::Cancelled);
         }
-        let n = match f.read(&mut buf) {
+        match src.get_mut().read(&mut rest) {
             Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failed(path.display(), e)),
-        };
-        h.update(&buf[..n]);
-        len += n as u64;
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(failed(archive.display(), e)),
+        }
     }
-    Ok((len, hex::encode(h.finalize())))
+    // Bytes the BufReader holds were hashed when it read them.
+    let h = src.into_inner();
+    Ok((h.len, hex::encode(h.hash.finalize())))
+}
+
+/// The extraction side of the queue: a reader over the buffers, handing each one back
+/// to the decompressor once consumed.
+struct PipeReader {
+    rx: std::sync::mpsc::Receiver<Piece>,
+    pool: std::sync::mpsc::SyncSender<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for PipeReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => {
+                    let old = std::mem::replace(&mut self.cur, b);
+                    let _ = self.pool.try_send(old);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 fn millis_to_time(ms: i64) -> SystemTime {
@@ -202,41 +357,61 @@ fn wanted(paths: &[RelPath], rel: &RelPath) -> bool {
     paths.is_empty() || paths.iter().any(|p| rel.starts_with(p))
 }
 
-/// The directory holding `rel` in staging, made of real directories: missing ones are
-/// created, a file or link in the way (a clone of the live tree) is removed, unless
-/// the manifest itself says that component is not a directory.
-fn parent_dir(
-    stage: &Sandbox,
-    index: &Index<'_>,
-    rel: &RelPath,
-) -> Result<NoFollowDir, RestoreError> {
-    let mut dir = stage
-        .dir_nofollow(&RelPath::root())
-        .map_err(|e| failed("staging", e))?;
-    let Some(parent) = rel.parent() else {
-        return Ok(dir);
-    };
-    let mut at = RelPath::root();
-    for part in parent.components() {
-        at = at.join_str(part).map_err(|e| failed(rel, e))?;
-        if let Some(m) = index.by_path.get(at.as_str())
-            && m.kind != ManifestKind::Dir
-        {
-            return Err(RestoreError::Corrupt(format!(
-                "the archive has an entry {rel:?} that is not allowed (below a non-directory)",
-            )));
-        }
-        match dir.lstat_opt(part).map_err(|e| failed(&at, e))? {
-            Some(m) if m.is_dir() => {}
-            Some(_) => {
-                dir.remove_file(part).map_err(|e| failed(&at, e))?;
-                dir.create_dir(part).map_err(|e| failed(&at, e))?;
+/// The directories holding the entry being extracted, open from the staging root down,
+/// kept between entries: the archive is depth first, so consecutive entries share their
+/// parent and a handle is opened once per directory instead of once per component per
+/// entry. Handles never follow a symlink; staging is written by the restore alone.
+struct DirCache {
+    root: NoFollowDir,
+    /// (name, handle) per component below the root.
+    open: Vec<(String, NoFollowDir)>,
+}
+
+impl DirCache {
+    /// The directory holding `rel`, made of real directories: missing ones are created,
+    /// a file or link in the way (a clone of the live tree) is removed, unless the
+    /// manifest itself says that component is not a directory.
+    fn parent(&mut self, index: &Index<'_>, rel: &RelPath) -> Result<&NoFollowDir, RestoreError> {
+        let path = rel.as_str();
+        let parent = path.rfind('/').map_or("", |i| &path[..i]);
+        let parts: Vec<&str> = if parent.is_empty() {
+            Vec::new()
+        } else {
+            parent.split('/').collect()
+        };
+        let keep = self
+            .open
+            .iter()
+            .zip(&parts)
+            .take_while(|((have, _), want)| have == *want)
+            .count();
+        self.open.truncate(keep);
+        let mut end = parts[..keep].iter().map(|p| p.len() + 1).sum::<usize>();
+        for part in &parts[keep..] {
+            end += part.len();
+            let at = &path[..end];
+            end += 1;
+            if let Some(m) = index.by_path.get(at)
+                && m.kind != ManifestKind::Dir
+            {
+                return Err(RestoreError::Corrupt(format!(
+                    "the archive has an entry {rel:?} that is not allowed (below a non-directory)",
+                )));
             }
-            None => dir.create_dir(part).map_err(|e| failed(&at, e))?,
+            let dir = self.open.last().map_or(&self.root, |(_, d)| d);
+            match dir.lstat_opt(part).map_err(|e| failed(at, e))? {
+                Some(m) if m.is_dir() => {}
+                Some(_) => {
+                    dir.remove_file(part).map_err(|e| failed(at, e))?;
+                    dir.create_dir(part).map_err(|e| failed(at, e))?;
+                }
+                None => dir.create_dir(part).map_err(|e| failed(at, e))?,
+            }
+            let sub = dir.open_dir(part).map_err(|e| failed(at, e))?;
+            self.open.push(((*part).to_owned(), sub));
         }
-        dir = dir.open_dir(part).map_err(|e| failed(&at, e))?;
+        Ok(self.open.last().map_or(&self.root, |(_, d)| d))
     }
-    Ok(dir)
 }
 
 /// Make room for a new entry `name`: whatever the clone put there goes (names only:
@@ -252,15 +427,69 @@ fn clear(dir: &NoFollowDir, name: &str, keep_dir: bool) -> Result<(), RestoreErr
     }
 }
 
+/// Extract the archive into staging in one pass over its bytes: a second thread reads,
+/// hashes and decompresses, this one checks and writes the entries. Ends with the
+/// archive's size and SHA-256 compared with the digest: a difference is `Corrupt`
+/// (whatever extraction made of the bytes), and nothing outside staging was touched.
 fn extract(job: &Job<'_>, stage: &Sandbox) -> Result<(), RestoreError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(PIPE_DEPTH);
+    let (pool_tx, pool_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH + 2);
+    let (hashed, extracted) = std::thread::scope(|s| {
+        let reader = std::thread::Builder::new()
+            .name("restore-decompress".into())
+            .spawn_scoped(s, || {
+                decompress(job.archive, job.compression, tx, pool_rx, job.cancel)
+            });
+        let reader = match reader {
+            Ok(r) => r,
+            Err(e) => return (Err(failed("starting the decompressor", e)), Ok(())),
+        };
+        let pipe = PipeReader {
+            rx,
+            pool: pool_tx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        // `extract_entries` consumes the pipe: when it returns, the decompressor sees
+        // the queue closed and only hashes what is left.
+        let extracted = extract_entries(job, stage, pipe);
+        let hashed = reader
+            .join()
+            .unwrap_or_else(|_| Err(RestoreError::Failed("the decompressor panicked".into())));
+        (hashed, extracted)
+    });
+    match hashed {
+        Err(RestoreError::Cancelled) => Err(RestoreError::Cancelled),
+        Ok((len, sha))
+            if len != job.digest.size || !sha.eq_ignore_ascii_case(&job.digest.sha256) =>
+        {
+            Err(RestoreError::Corrupt(
+                "the archive differs from the backup's digest; nothing was changed".into(),
+            ))
+        }
+        Ok(_) => extracted,
+        // A read error of the archive file: extraction's own error says more when it
+        // has one (it saw the same failure).
+        Err(e) => extracted.and(Err(e)),
+    }
+}
+
+fn extract_entries(job: &Job<'_>, stage: &Sandbox, pipe: PipeReader) -> Result<(), RestoreError> {
     let index = Index::new(job.manifest).map_err(RestoreError::Corrupt)?;
-    let mut seen: HashSet<&str> = HashSet::new();
-    let file = std::fs::File::open(job.archive).map_err(|e| failed(job.archive.display(), e))?;
-    let reader = io::BufReader::with_capacity(super::create::CHUNK, file);
-    let dec = decoder(job.compression, reader).map_err(|e| RestoreError::Corrupt(e.to_string()))?;
-    let mut ar = tar::Archive::new(dec);
+    let mut seen: HashSet<&str> = HashSet::with_capacity(job.manifest.entries.len());
+    let mut ar = tar::Archive::new(pipe);
     let mut buf = vec![0u8; super::create::CHUNK];
     let mut dirs: Vec<(RelPath, &ManifestEntry)> = Vec::new();
+    let mut cache = DirCache {
+        root: stage
+            .dir_nofollow(&RelPath::root())
+            .map_err(|e| failed("staging", e))?,
+        open: Vec::new(),
+    };
+    // A full restore with delete_extra stages into an empty tree: nothing can be in
+    // an entry's way (the manifest's paths are unique), so files are created at their
+    // names directly instead of through a temp file and a rename.
+    let fresh = job.delete_extra && job.paths.is_empty();
     let corrupt = |e: io::Error| RestoreError::Corrupt(format!("the archive cannot be read: {e}"));
     for entry in ar.entries().map_err(corrupt)? {
         if job.cancel.load(Ordering::Relaxed) {
@@ -271,13 +500,13 @@ fn extract(job: &Job<'_>, stage: &Sandbox) -> Result<(), RestoreError> {
         if !wanted(job.paths, &rel) {
             continue;
         }
-        let dir = parent_dir(stage, &index, &rel)?;
+        let dir = cache.parent(&index, &rel)?;
         let Some(name) = rel.file_name() else {
             continue;
         };
         match m.kind {
             ManifestKind::Dir => {
-                clear(&dir, name, true)?;
+                clear(dir, name, true)?;
                 if dir.lstat_opt(name).map_err(|e| failed(&rel, e))?.is_none() {
                     dir.create_dir(name).map_err(|e| failed(&rel, e))?;
                 }
@@ -285,7 +514,9 @@ fn extract(job: &Job<'_>, stage: &Sandbox) -> Result<(), RestoreError> {
             }
             ManifestKind::Symlink => {
                 let target = m.target.as_deref().unwrap_or_default();
-                clear(&dir, name, false)?;
+                if !fresh {
+                    clear(dir, name, false)?;
+                }
                 dir.symlink(target, name).map_err(|e| {
                     RestoreError::Corrupt(format!(
                         "the archive has an entry {:?} that is not allowed ({e})",
@@ -296,7 +527,13 @@ fn extract(job: &Job<'_>, stage: &Sandbox) -> Result<(), RestoreError> {
                 dir.set_times(name, t, t).map_err(|e| failed(&rel, e))?;
             }
             ManifestKind::File => {
-                let (mut out, tmp) = dir.create_temp(0o600).map_err(|e| failed(&rel, e))?;
+                let (mut out, tmp) = if fresh {
+                    let f = dir.create_new(name, m.mode).map_err(|e| failed(&rel, e))?;
+                    (f, None)
+                } else {
+                    let (f, t) = dir.create_temp(0o600).map_err(|e| failed(&rel, e))?;
+                    (f, Some(t))
+                };
                 let written = (|| {
                     let mut h = Sha256::new();
                     let mut left = m.size;
@@ -321,17 +558,22 @@ fn extract(job: &Job<'_>, stage: &Sandbox) -> Result<(), RestoreError> {
                             "{rel} in the archive differs from the manifest"
                         )));
                     }
+                    out.set_modified(millis_to_time(m.mtime))
+                        .map_err(|e| failed(&rel, e))?;
+                    let Some(tmp) = &tmp else {
+                        return Ok(());
+                    };
                     use std::os::unix::fs::PermissionsExt;
                     out.set_permissions(std::fs::Permissions::from_mode(m.mode & 0o777))
                         .map_err(|e| failed(&rel, e))?;
-                    out.set_modified(millis_to_time(m.mtime))
-                        .map_err(|e| failed(&rel, e))?;
-                    clear(&dir, name, false)?;
-                    dir.rename_noreplace(&tmp, &dir, name)
+                    clear(dir, name, false)?;
+                    dir.rename_noreplace(tmp, dir, name)
                         .map_err(|e| failed(&rel, e))
                 })();
-                if written.is_err() {
-                    let _ = dir.remove_file(&tmp);
+                if written.is_err()
+                    && let Some(tmp) = &tmp
+                {
+                    let _ = dir.remove_file(tmp);
                 }
                 written?;
             }
@@ -350,6 +592,7 @@ fn extract(job: &Job<'_>, stage: &Sandbox) -> Result<(), RestoreError> {
             "the archive lacks {missing} of the manifest's entries"
         )));
     }
+    drop(cache);
     // Deepest first: writing inside a directory changes its mtime.
     dirs.sort_by_key(|(r, _)| std::cmp::Reverse(r.depth()));
     for (rel, m) in dirs {
@@ -446,6 +689,16 @@ pub(crate) fn replaced_bytes(
         }
     }
     Ok(replaced)
+}
+
+/// A unique name beside `staging` for a replaced tree waiting to be removed (in the
+/// staging root, so `clean_leftovers` clears it after a crash).
+pub(crate) fn aside_path(staging: &Path) -> PathBuf {
+    let name = staging
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    staging.with_file_name(format!(".old-{name}-{}", crate::files::sha_id()))
 }
 
 /// Where restores stage, beside `data/servers`.
