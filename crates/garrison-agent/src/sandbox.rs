@@ -813,7 +813,7 @@ fn clear_nonblock(file: &std::fs::File) -> io::Result<()> {
 }
 
 /// The lexical rules of [`Sandbox::symlink`].
-fn check_symlink_target(target: &str, link: &RelPath) -> Result<(), SandboxError> {
+pub(crate) fn check_symlink_target(target: &str, link: &RelPath) -> Result<(), SandboxError> {
     let bad = |reason: &str| SandboxError::InvalidPath {
         path: target.to_owned(),
         reason: format!("symlink target for {link}: {reason}"),

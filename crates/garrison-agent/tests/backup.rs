@@ -837,3 +837,105 @@ async fn s3_without_config_is_a_storage_error() {
     }
     h.agent.shutdown().await;
 }
+
+/// Links the restore would refuse (absolute, or leaving the root from the link's own
+/// directory) are left out of the backup, so a server with them can still be backed
+/// up and restored; links that stay inside are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escaping_symlinks_are_left_out_of_backups() {
+    let mut h = harness().await;
+    let root = h.root();
+    write(&root, "world/level.dat", b"level");
+    write(&root, "config/a.txt", b"a");
+    symlink("/etc/passwd", root.join("abs-link")).unwrap();
+    symlink("../../outside", root.join("world/up-link")).unwrap();
+    symlink("..", root.join("root-up")).unwrap();
+    symlink("../config/a.txt", root.join("world/inside-link")).unwrap();
+    symlink("config/a.txt", root.join("plain-link")).unwrap();
+    let b = h.backup("links", CompressionKind::Zstd, &[]).await;
+    let m = h.manifest(&b).await;
+    let links: Vec<&str> = m
+        .entries
+        .iter()
+        .filter(|e| e.kind == ManifestKind::Symlink)
+        .map(|e| e.path.as_str())
+        .collect();
+    assert_eq!(links, vec!["plain-link", "world/inside-link"]);
+
+    // The backup restores, kept links included (the skipped ones are extra files
+    // for delete_extra: gone after a full restore).
+    std::fs::remove_file(root.join("plain-link")).unwrap();
+    write(&root, "world/level.dat", b"changed");
+    assert_eq!(
+        h.restore(&b, true, &[]).await,
+        BackupStage::Finished { result: None }
+    );
+    assert_eq!(walk(&root), manifest_view(&m));
+    assert_eq!(
+        std::fs::read(root.join("world/level.dat")).unwrap(),
+        b"level"
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("world/inside-link")).unwrap(),
+        PathBuf::from("../config/a.txt")
+    );
+    h.agent.shutdown().await;
+}
+
+/// Bad S3 settings fail S3 use only, with the S3 error: local backups and restores
+/// keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_s3_settings_leave_local_backups_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = AgentConfig::new(tmp.path().join("data"));
+    c.backups.s3 = Some(garrison_agent::S3Config {
+        endpoint: Some("http://127.0.0.1:9".into()),
+        region: "us-east-1".into(),
+        bucket: String::new(),
+        prefix: String::new(),
+        path_style: true,
+        access_key_id: "k".into(),
+        secret_access_key: "s".into(),
+        allow_http: true,
+        part_size: 8 * 1024 * 1024,
+        max_attempts: 1,
+    });
+    let (tx, rx) = mpsc::channel(4096);
+    let agent = Agent::new(c, tx);
+    agent.register(spec(None)).await.unwrap();
+    agent.disk_usage(&ServerId::from(ID)).await.unwrap();
+    let mut h = H {
+        agent,
+        rx,
+        tmp,
+        id: ServerId::from(ID),
+    };
+    write(&h.root(), "world/level.dat", b"level");
+    let b = h.backup("local-ok", CompressionKind::Zstd, &[]).await;
+    write(&h.root(), "world/level.dat", b"changed");
+    assert_eq!(
+        h.restore(&b, false, &[]).await,
+        BackupStage::Finished { result: None }
+    );
+    assert_eq!(
+        std::fs::read(h.root().join("world/level.dat")).unwrap(),
+        b"level"
+    );
+    let r = h
+        .agent
+        .verify_backup(&h.id, &b.loc, &b.digest)
+        .await
+        .unwrap();
+    assert_eq!(r.integrity, Integrity::Ok);
+
+    let mut req = slow_request("s3");
+    req.storage = StorageKind::S3;
+    match h.agent.create_backup(&h.id, req).await.unwrap_err() {
+        NodeError::Backup(e) => {
+            assert_eq!(e.kind, BackupErrorKind::Storage);
+            assert!(e.message.contains("bucket is empty"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    h.agent.shutdown().await;
+}

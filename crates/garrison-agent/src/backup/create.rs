@@ -166,43 +166,62 @@ struct FileReader<'a> {
     progress: &'a Progress,
 }
 
-impl Read for FileReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.start == self.end {
-            if self.left == 0 {
-                return Ok(0);
-            }
-            if self.cancel.load(Ordering::Relaxed) {
-                return Err(cancelled_io());
-            }
-            let want = usize::try_from(self.left.min(self.buf.len() as u64)).unwrap_or(CHUNK);
-            let mut n = 0;
-            if !self.eof {
-                loop {
-                    match self.file.read(&mut self.buf[..want]) {
-                        Ok(0) => {
-                            self.eof = true;
-                            break;
-                        }
-                        Ok(k) => {
-                            n = k;
-                            break;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
+impl FileReader<'_> {
+    /// Read the next piece of the file into the buffer (hashed, counted, throttled);
+    /// `false` once `size` bytes have passed.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.left == 0 {
+            return Ok(false);
+        }
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(cancelled_io());
+        }
+        let want = usize::try_from(self.left.min(self.buf.len() as u64)).unwrap_or(CHUNK);
+        let mut n = 0;
+        if !self.eof {
+            loop {
+                match self.file.read(&mut self.buf[..want]) {
+                    Ok(0) => {
+                        self.eof = true;
+                        break;
                     }
+                    Ok(k) => {
+                        n = k;
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
                 }
             }
-            if self.eof {
-                self.buf[..want].fill(0);
-                n = want;
-            }
-            self.hash.update(&self.buf[..n]);
-            self.left -= n as u64;
-            self.start = 0;
-            self.end = n;
-            self.throttle.take(n as u64, self.cancel);
-            self.progress.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        if self.eof {
+            self.buf[..want].fill(0);
+            n = want;
+        }
+        self.hash.update(&self.buf[..n]);
+        self.left -= n as u64;
+        self.start = 0;
+        self.end = n;
+        self.throttle.take(n as u64, self.cancel);
+        self.progress.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Copy the file's bytes straight into `w` in big pieces (the tar crate copies
+    /// through an 8 KiB buffer).
+    fn copy_to(&mut self, w: &mut impl Write) -> io::Result<()> {
+        while self.fill()? {
+            w.write_all(&self.buf[..self.end])?;
+            self.start = self.end;
+        }
+        Ok(())
+    }
+}
+
+impl Read for FileReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end && !self.fill()? {
+            return Ok(0);
         }
         let k = out.len().min(self.end - self.start);
         out[..k].copy_from_slice(&self.buf[self.start..self.start + k]);
@@ -348,6 +367,13 @@ pub(crate) fn build(
                     continue;
                 }
             };
+            // Restore recreates only links that stay inside the root (lexically, from
+            // the link's directory); anything else would make the whole backup
+            // unrestorable, so it is left out here, like a FIFO.
+            if let Err(e) = crate::sandbox::check_symlink_target(&target, &rel) {
+                tracing::warn!(path = %rel, target, reason = %e, "skipping a symlink that is absolute or leads outside the server directory");
+                continue;
+            }
             let mut h = header(tar::EntryType::Symlink, 0, mode, mtime);
             tar.append_link(&mut h, rel.as_str(), &target)
                 .map_err(io_fail)?;
@@ -395,8 +421,20 @@ pub(crate) fn build(
                 cancel: &p.cancel,
                 progress: &p.progress,
             };
-            tar.append_data(&mut h, rel.as_str(), &mut reader)
-                .map_err(io_fail)?;
+            // A name that fits the header: header, data and padding written here,
+            // as `append_data` would. Longer names take the tar crate's GNU long-name
+            // path.
+            if h.set_path(rel.as_str()).is_ok() {
+                h.set_cksum();
+                let w = tar.get_mut();
+                w.write_all(h.as_bytes()).map_err(io_fail)?;
+                reader.copy_to(w).map_err(io_fail)?;
+                let pad = (512 - size % 512) % 512;
+                w.write_all(&[0u8; 512][..pad as usize]).map_err(io_fail)?;
+            } else {
+                tar.append_data(&mut h, rel.as_str(), &mut reader)
+                    .map_err(io_fail)?;
+            }
             let sha = hex::encode(reader.hash.finalize());
             file_bytes += size;
             entries.push(ManifestEntry {

@@ -53,6 +53,9 @@ const EVENT_WAIT: Duration = Duration::from_secs(10);
 pub struct Stores {
     pub local: Arc<LocalStore>,
     pub s3: Option<Arc<dyn BackupStore>>,
+    /// Why the S3 driver could not be built from the settings (`s3` is `None` then):
+    /// only S3 use fails with it, local backups keep working.
+    pub s3_error: Option<String>,
     /// The node's own choice, over the panel's.
     pub storage_override: Option<StorageKind>,
 }
@@ -60,15 +63,7 @@ pub struct Stores {
 impl Stores {
     /// The driver of `kind` (after the node's override).
     pub fn get(&self, kind: StorageKind) -> Result<Arc<dyn BackupStore>, BackupError> {
-        match self.storage_override.unwrap_or(kind) {
-            StorageKind::Local => Ok(self.local.clone()),
-            StorageKind::S3 => self.s3.clone().ok_or_else(|| {
-                BackupError::new(
-                    BackupErrorKind::Storage,
-                    "S3 storage is not configured on this node",
-                )
-            }),
-        }
+        self.at(self.storage_override.unwrap_or(kind))
     }
 
     /// The driver of `kind` exactly as stored (a location names where the backup is).
@@ -76,27 +71,35 @@ impl Stores {
         match kind {
             StorageKind::Local => Ok(self.local.clone()),
             StorageKind::S3 => self.s3.clone().ok_or_else(|| {
-                BackupError::new(
-                    BackupErrorKind::Storage,
-                    "S3 storage is not configured on this node",
-                )
+                let message = match &self.s3_error {
+                    Some(e) => format!("S3 storage cannot be used: {e}"),
+                    None => "S3 storage is not configured on this node".to_owned(),
+                };
+                BackupError::new(BackupErrorKind::Storage, message)
             }),
         }
     }
 }
 
 /// The storage drivers from the agent's config, for the agent and for offline tools
-/// (the CLI's verify).
+/// (the CLI's verify). Bad S3 settings do not fail it: they are logged and kept for
+/// [`Stores::at`] to report when S3 is asked for.
 pub fn open_stores(config: &AgentConfig) -> Result<Stores, StoreError> {
     let local = Arc::new(LocalStore::new(config.backups_dir()));
-    let s3: Option<Arc<dyn BackupStore>> = match &config.backups.s3 {
-        // The S3 driver plugs in here.
-        Some(c) => Some(Arc::new(s3::S3Store::new(c)?)),
-        None => None,
+    let (s3, s3_error): (Option<Arc<dyn BackupStore>>, _) = match &config.backups.s3 {
+        Some(c) => match s3::S3Store::new(c) {
+            Ok(store) => (Some(Arc::new(store)), None),
+            Err(e) => {
+                tracing::warn!(error = %e, "the S3 backup storage cannot be opened; local backups still work");
+                (None, Some(e.to_string()))
+            }
+        },
+        None => (None, None),
     };
     Ok(Stores {
         local,
         s3,
+        s3_error,
         storage_override: config.backups.storage_override,
     })
 }
