@@ -337,6 +337,10 @@ pub mod shapes {
         prompts: Vec<()>,
         /// Paths users may not see or touch (gitignore syntax).
         file_deny: Vec<String>,
+        /// Console commands around a backup of the running server (`before`,
+        /// `wait_for`, `wait_secs`, `after`); absent when there are none.
+        #[schema(value_type = Option<Object>)]
+        backup: Option<()>,
         /// `built_in` or `custom` (in responses only).
         origin: Option<String>,
     }
