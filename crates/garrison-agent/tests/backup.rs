@@ -939,3 +939,37 @@ async fn bad_s3_settings_leave_local_backups_working() {
     }
     h.agent.shutdown().await;
 }
+
+/// A file whose bytes differ from its manifest hash (an archive that matches its
+/// digest but not its manifest) fails the restore as corrupt, before the swap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_differing_from_its_manifest_hash_is_refused() {
+    let mut h = harness().await;
+    write(&h.root(), "canary", b"inside");
+    let before = walk(&h.root());
+    for fresh in [true, false] {
+        let mut t = Vec::new();
+        raw_entry(&mut t, "a.txt", b'0', b"fine", "");
+        raw_entry(&mut t, "b.txt", b'0', b"evil", "");
+        raw_entry(&mut t, "c.txt", b'0', b"last", "");
+        t.extend(std::iter::repeat_n(0u8, 1024));
+        let entries = vec![
+            file_entry("a.txt", b"fine"),
+            file_entry("b.txt", b"good"),
+            file_entry("c.txt", b"last"),
+        ];
+        let b = plant(&h, &format!("hash-{fresh}"), t, entries);
+        match h.restore(&b, fresh, &[]).await {
+            BackupStage::Failed { error, integrity } => {
+                assert_eq!(integrity, Some(Integrity::Corrupt), "{error}");
+                assert!(
+                    error.contains("b.txt") && error.contains("differs"),
+                    "{error}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(walk(&h.root()), before);
+    }
+    h.agent.shutdown().await;
+}

@@ -16,6 +16,9 @@ const READ_CHUNK: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
+    /// When this driver was made: unfinished objects newer than that are this
+    /// process's own (a backup started right after start), not leftovers.
+    opened: std::time::SystemTime,
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -32,7 +35,10 @@ async fn blocking<T: Send + 'static>(
 
 impl LocalStore {
     pub fn new(root: impl Into<PathBuf>) -> LocalStore {
-        LocalStore { root: root.into() }
+        LocalStore {
+            root: root.into(),
+            opened: std::time::SystemTime::now(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -249,7 +255,7 @@ impl BackupStore for LocalStore {
     }
 
     async fn clean_partial(&self) -> Result<(), StoreError> {
-        let root = self.root.clone();
+        let (root, opened) = (self.root.clone(), self.opened);
         blocking(move || {
             let mut stack = vec![(root, 0)];
             while let Some((dir, depth)) = stack.pop() {
@@ -263,7 +269,11 @@ impl BackupStore for LocalStore {
                     let Ok(ft) = entry.file_type() else { continue };
                     if ft.is_dir() && depth < 2 {
                         stack.push((entry.path(), depth + 1));
-                    } else if ft.is_file() && name.starts_with('.') && name.contains(".partial-") {
+                    } else if ft.is_file()
+                        && name.starts_with('.')
+                        && name.contains(".partial-")
+                        && !super::newer_than(&entry.path(), opened)
+                    {
                         let p = entry.path();
                         match std::fs::remove_file(&p) {
                             Ok(()) => tracing::info!(path = %p.display(), "removed an unfinished backup object"),

@@ -130,6 +130,16 @@ pub(crate) struct Backups {
     running: Mutex<HashMap<ServerId, Running>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     closed: AtomicBool,
+    /// When this agent's backups began: staging newer than that is a running job's.
+    started: std::time::SystemTime,
+}
+
+/// Whether `path` (not followed) was modified at or after `t`: made by this process,
+/// so not a leftover of an earlier run.
+pub(crate) fn newer_than(path: &std::path::Path, t: std::time::SystemTime) -> bool {
+    std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|m| m >= t)
 }
 
 /// Frees the server's job slot when the job ends, however it ends.
@@ -168,6 +178,7 @@ impl Backups {
             running: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            started: std::time::SystemTime::now(),
         })
     }
 
@@ -240,6 +251,7 @@ impl Backups {
             restore::download_root(&config.data_dir),
         ];
         let local = self.stores.as_ref().ok().map(|s| s.local.clone());
+        let started = self.started;
         self.track(tokio::spawn(async move {
             let cleared = tokio::task::spawn_blocking(move || {
                 for root in roots {
@@ -247,6 +259,10 @@ impl Backups {
                         continue;
                     };
                     for entry in rd.flatten() {
+                        // A job already running in this process (started at once).
+                        if newer_than(&entry.path(), started) {
+                            continue;
+                        }
                         if let Err(e) = restore::remove_all(&entry.path()) {
                             tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a leftover staging tree");
                         }

@@ -427,6 +427,53 @@ fn clear(dir: &NoFollowDir, name: &str, keep_dir: bool) -> Result<(), RestoreErr
     }
 }
 
+/// File contents on their way to the hasher thread, in archive order.
+enum HashMsg<'m> {
+    Data(Vec<u8>),
+    /// The end of a file's bytes: its SHA-256 must be `sha256` (the manifest's).
+    End {
+        rel: RelPath,
+        sha256: &'m str,
+    },
+}
+
+/// The extraction side of the hasher's queue.
+struct FileHashes<'a, 'm> {
+    tx: std::sync::mpsc::SyncSender<HashMsg<'m>>,
+    pool: std::sync::mpsc::Receiver<Vec<u8>>,
+    /// Set by the hasher at the first file that differs: extraction stops.
+    bad: &'a AtomicBool,
+}
+
+/// Hashes each extracted file's bytes (sent by extraction after writing them) and
+/// compares them with the manifest, in its own thread: a file that differs fails the
+/// restore before the swap, like every other check. Buffers go back for reuse.
+fn hash_files(
+    rx: std::sync::mpsc::Receiver<HashMsg<'_>>,
+    pool: std::sync::mpsc::SyncSender<Vec<u8>>,
+    bad: &AtomicBool,
+) -> Result<(), RestoreError> {
+    let mut h = Sha256::new();
+    for msg in rx {
+        match msg {
+            HashMsg::Data(buf) => {
+                h.update(&buf);
+                let _ = pool.try_send(buf);
+            }
+            HashMsg::End { rel, sha256 } => {
+                let got = hex::encode(std::mem::take(&mut h).finalize());
+                if !got.eq_ignore_ascii_case(sha256) {
+                    bad.store(true, Ordering::Relaxed);
+                    return Err(RestoreError::Corrupt(format!(
+                        "{rel} in the archive differs from the manifest"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Extract the archive into staging in one pass over its bytes: a second thread reads,
 /// hashes and decompresses, this one checks and writes the entries. Ends with the
 /// archive's size and SHA-256 compared with the digest: a difference is `Corrupt`
@@ -434,6 +481,7 @@ fn clear(dir: &NoFollowDir, name: &str, keep_dir: bool) -> Result<(), RestoreErr
 fn extract(job: &Job<'_>, stage: &Sandbox) -> Result<(), RestoreError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Piece>(PIPE_DEPTH);
     let (pool_tx, pool_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH + 2);
+    let bad = AtomicBool::new(false);
     let (hashed, extracted) = std::thread::scope(|s| {
         let reader = std::thread::Builder::new()
             .name("restore-decompress".into())
@@ -450,13 +498,35 @@ fn extract(job: &Job<'_>, stage: &Sandbox) -> Result<(), RestoreError> {
             cur: Vec::new(),
             pos: 0,
         };
-        // `extract_entries` consumes the pipe: when it returns, the decompressor sees
-        // the queue closed and only hashes what is left.
-        let extracted = extract_entries(job, stage, pipe);
+        let (htx, hrx) = std::sync::mpsc::sync_channel::<HashMsg<'_>>(PIPE_DEPTH * 2);
+        let (hpool_tx, hpool_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPE_DEPTH * 2 + 2);
+        let hasher = std::thread::Builder::new()
+            .name("restore-hash".into())
+            .spawn_scoped(s, || hash_files(hrx, hpool_tx, &bad));
+        let hasher = match hasher {
+            Ok(h) => h,
+            Err(e) => {
+                drop(pipe);
+                let _ = reader.join();
+                return (Err(failed("starting the file hasher", e)), Ok(()));
+            }
+        };
+        let files = FileHashes {
+            tx: htx,
+            pool: hpool_rx,
+            bad: &bad,
+        };
+        // `extract_entries` consumes the pipe and the hasher's queue: when it returns,
+        // the decompressor sees its queue closed and only hashes what is left, and
+        // the hasher finishes the files it was sent.
+        let extracted = extract_entries(job, stage, pipe, files);
         let hashed = reader
             .join()
             .unwrap_or_else(|_| Err(RestoreError::Failed("the decompressor panicked".into())));
-        (hashed, extracted)
+        let files_ok = hasher
+            .join()
+            .unwrap_or_else(|_| Err(RestoreError::Failed("the file hasher panicked".into())));
+        (hashed, extracted.and(files_ok))
     });
     match hashed {
         Err(RestoreError::Cancelled) => Err(RestoreError::Cancelled),
@@ -474,11 +544,15 @@ fn extract(job: &Job<'_>, stage: &Sandbox) -> Result<(), RestoreError> {
     }
 }
 
-fn extract_entries(job: &Job<'_>, stage: &Sandbox, pipe: PipeReader) -> Result<(), RestoreError> {
+fn extract_entries<'m>(
+    job: &Job<'m>,
+    stage: &Sandbox,
+    pipe: PipeReader,
+    hashes: FileHashes<'_, 'm>,
+) -> Result<(), RestoreError> {
     let index = Index::new(job.manifest).map_err(RestoreError::Corrupt)?;
     let mut seen: HashSet<&str> = HashSet::with_capacity(job.manifest.entries.len());
     let mut ar = tar::Archive::new(pipe);
-    let mut buf = vec![0u8; super::create::CHUNK];
     let mut dirs: Vec<(RelPath, &ManifestEntry)> = Vec::new();
     let mut cache = DirCache {
         root: stage
@@ -491,9 +565,14 @@ fn extract_entries(job: &Job<'_>, stage: &Sandbox, pipe: PipeReader) -> Result<(
     // names directly instead of through a temp file and a rename.
     let fresh = job.delete_extra && job.paths.is_empty();
     let corrupt = |e: io::Error| RestoreError::Corrupt(format!("the archive cannot be read: {e}"));
+    let hash_gone = || RestoreError::Failed("the file hasher stopped".into());
     for entry in ar.entries().map_err(corrupt)? {
         if job.cancel.load(Ordering::Relaxed) {
             return Err(RestoreError::Cancelled);
+        }
+        if hashes.bad.load(Ordering::Relaxed) {
+            // The hasher's own error says which file.
+            return Ok(());
         }
         let mut entry = entry.map_err(corrupt)?;
         let (rel, m) = check_entry(&index, &mut seen, &entry).map_err(RestoreError::Corrupt)?;
@@ -535,29 +614,41 @@ fn extract_entries(job: &Job<'_>, stage: &Sandbox, pipe: PipeReader) -> Result<(
                     (f, Some(t))
                 };
                 let written = (|| {
-                    let mut h = Sha256::new();
                     let mut left = m.size;
                     while left > 0 {
                         if job.cancel.load(Ordering::Relaxed) {
                             return Err(RestoreError::Cancelled);
                         }
-                        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-                        let n = entry.read(&mut buf[..want]).map_err(corrupt)?;
-                        if n == 0 {
-                            return Err(RestoreError::Corrupt(format!(
-                                "{rel} is cut short in the archive"
-                            )));
+                        let want = usize::try_from(left.min(super::create::CHUNK as u64))
+                            .unwrap_or(super::create::CHUNK);
+                        let mut buf = hashes.pool.try_recv().unwrap_or_default();
+                        buf.resize(want, 0);
+                        let mut n = 0;
+                        while n < want {
+                            let k = entry.read(&mut buf[n..]).map_err(corrupt)?;
+                            if k == 0 {
+                                return Err(RestoreError::Corrupt(format!(
+                                    "{rel} is cut short in the archive"
+                                )));
+                            }
+                            n += k;
                         }
-                        h.update(&buf[..n]);
-                        out.write_all(&buf[..n]).map_err(|e| failed(&rel, e))?;
-                        left -= n as u64;
-                        job.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        out.write_all(&buf).map_err(|e| failed(&rel, e))?;
+                        left -= want as u64;
+                        job.bytes.fetch_add(want as u64, Ordering::Relaxed);
+                        hashes
+                            .tx
+                            .send(HashMsg::Data(buf))
+                            .map_err(|_| hash_gone())?;
                     }
-                    if Some(hex::encode(h.finalize())) != m.sha256 {
-                        return Err(RestoreError::Corrupt(format!(
-                            "{rel} in the archive differs from the manifest"
-                        )));
-                    }
+                    let sha256 = m.sha256.as_deref().unwrap_or_default();
+                    hashes
+                        .tx
+                        .send(HashMsg::End {
+                            rel: rel.clone(),
+                            sha256,
+                        })
+                        .map_err(|_| hash_gone())?;
                     out.set_modified(millis_to_time(m.mtime))
                         .map_err(|e| failed(&rel, e))?;
                     let Some(tmp) = &tmp else {
