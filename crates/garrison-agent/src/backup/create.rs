@@ -57,11 +57,11 @@ pub(crate) struct Built {
     pub throttled: (u64, std::time::Duration),
 }
 
-/// Hashes, counts and chunks the compressed stream onto the channel.
+/// Counts and chunks the compressed stream onto the queue of the hashing thread
+/// (which hashes it and hands it on to the storage writer).
 struct Sink {
-    tx: mpsc::Sender<Bytes>,
+    tx: std::sync::mpsc::SyncSender<Bytes>,
     buf: BytesMut,
-    hash: Sha256,
     len: u64,
     cancel: Arc<AtomicBool>,
 }
@@ -80,7 +80,7 @@ impl Sink {
         let chunk = self.buf.split().freeze();
         self.buf.reserve(CHUNK);
         self.tx
-            .blocking_send(chunk)
+            .send(chunk)
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the storage writer stopped"))
     }
 }
@@ -90,7 +90,6 @@ impl Write for Sink {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(cancelled_io());
         }
-        self.hash.update(data);
         self.len += data.len() as u64;
         self.buf.extend_from_slice(data);
         if self.buf.len() >= CHUNK {
@@ -283,10 +282,26 @@ pub(crate) fn build(
         .dir_nofollow(&RelPath::root())
         .map_err(|e| failed("opening the server directory", &e))?;
     let ignore = ignore_matcher(&root, &p.ignore).map_err(CreateError::Failed)?;
+    // The compressed bytes are hashed in their own thread, off the archive thread
+    // (which reads, hashes files and feeds the compressor). It ends when the sink is
+    // dropped, or when the storage writer stops taking chunks.
+    let (stx, srx) = std::sync::mpsc::sync_channel::<Bytes>(4);
+    let hasher = std::thread::Builder::new()
+        .name("backup-hash".into())
+        .spawn(move || {
+            let mut h = Sha256::new();
+            for chunk in srx {
+                h.update(&chunk);
+                if tx.blocking_send(chunk).is_err() {
+                    return None;
+                }
+            }
+            Some(hex::encode(h.finalize()))
+        })
+        .map_err(|e| failed("starting the archive hasher", &e))?;
     let sink = Sink {
-        tx,
+        tx: stx,
         buf: BytesMut::with_capacity(CHUNK),
-        hash: Sha256::new(),
         len: 0,
         cancel: p.cancel.clone(),
     };
@@ -457,10 +472,22 @@ pub(crate) fn build(
         .map_err(|e| io_fail(io::Error::other(e.to_string())))?;
     let mut sink = enc.finish().map_err(io_fail)?;
     sink.ship().map_err(io_fail)?;
+    let archive_size = sink.len;
+    drop(sink);
+    let archive_sha256 = match hasher.join() {
+        Ok(Some(sha)) => sha,
+        Ok(None) => {
+            return Err(io_fail(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the storage writer stopped",
+            )));
+        }
+        Err(_) => return Err(CreateError::Failed("the archive hasher panicked".into())),
+    };
     Ok(Built {
         entries,
-        archive_size: sink.len,
-        archive_sha256: hex::encode(sink.hash.finalize()),
+        archive_size,
+        archive_sha256,
         file_bytes,
         throttled: (throttle.consumed, throttle.waited),
     })

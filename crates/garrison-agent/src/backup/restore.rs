@@ -526,7 +526,8 @@ fn extract(job: &Job<'_>, stage: &Sandbox) -> Result<(), RestoreError> {
         let files_ok = hasher
             .join()
             .unwrap_or_else(|_| Err(RestoreError::Failed("the file hasher panicked".into())));
-        (hashed, extracted.and(files_ok))
+        // A file the hasher refused explains whatever extraction then ran into.
+        (hashed, files_ok.and(extracted))
     });
     match hashed {
         Err(RestoreError::Cancelled) => Err(RestoreError::Cancelled),
