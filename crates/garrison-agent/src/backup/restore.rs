@@ -7,6 +7,7 @@
 
 use super::verify::{Index, check_entry};
 use crate::config::RunAs;
+use crate::files::millis_to_time;
 use crate::files::tree_remove;
 use crate::sandbox::{NoFollowDir, RelPath, Sandbox, SandboxError};
 use cap_fs_ext::OsMetadataExt;
@@ -16,7 +17,6 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RestoreError {
@@ -221,14 +221,6 @@ impl Read for PipeReader {
         out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
-    }
-}
-
-fn millis_to_time(ms: i64) -> SystemTime {
-    if ms >= 0 {
-        UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
-    } else {
-        UNIX_EPOCH - Duration::from_millis(ms.unsigned_abs())
     }
 }
 

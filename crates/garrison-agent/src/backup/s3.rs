@@ -462,7 +462,9 @@ impl S3Writer {
             self.part_done(joined)?;
         }
         while self.in_flight.len() >= MAX_PARTS_IN_FLIGHT {
-            let joined = self.in_flight.join_next().await.expect("parts in flight");
+            let Some(joined) = self.in_flight.join_next().await else {
+                break;
+            };
             self.part_done(joined)?;
         }
         let upload = match &self.upload {

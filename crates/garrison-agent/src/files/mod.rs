@@ -17,6 +17,7 @@ mod upload;
 mod usage;
 
 pub(crate) use hub::FilesHub;
+pub(crate) use server::millis_to_time;
 pub use server::{FileWriter, ServerFiles, WriteMode};
 pub(crate) use tree::remove_tree as tree_remove;
 pub(crate) use usage::human;

@@ -61,7 +61,7 @@ pub(crate) fn invalid(path: &str, reason: &str) -> FileError {
     )
 }
 
-fn millis_to_time(ms: i64) -> SystemTime {
+pub(crate) fn millis_to_time(ms: i64) -> SystemTime {
     if ms >= 0 {
         UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs())
     } else {
