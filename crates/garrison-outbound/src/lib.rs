@@ -1,0 +1,1 @@
+//! Outbound requests that refuse private targets.
