@@ -53,6 +53,11 @@ async fn handle(state: &AppState, ev: Event) {
     state.hub.publish(&ev);
 }
 
+/// Events the panel raises itself (schedule runs) fan out like the node's.
+pub fn publish(state: &AppState, ev: &Event) {
+    state.hub.publish(ev);
+}
+
 /// Start an install on the node with its outcome `running` in the store first, so a
 /// client reading the server right after the API answered never takes the previous
 /// install's outcome for this one's (the `started` event, persisted a moment later,

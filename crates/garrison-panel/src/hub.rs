@@ -149,6 +149,7 @@ impl Hub {
                     needs: match event {
                         Event::File(_) => Some(garrison_proto::Permission::FileRead),
                         Event::Backup(_) => Some(garrison_proto::Permission::BackupRead),
+                        Event::Schedule(_) => Some(garrison_proto::Permission::ScheduleRead),
                         _ => None,
                     },
                     json: json.into(),

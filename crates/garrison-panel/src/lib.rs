@@ -9,6 +9,7 @@ pub mod events;
 pub mod hub;
 pub mod json;
 pub mod ratelimit;
+pub mod schedules;
 pub mod sftp;
 pub mod store;
 pub mod templates;
@@ -45,6 +46,7 @@ pub struct PanelConfig {
     /// Where users reach the node's SFTP server; `None` when it is turned off.
     pub sftp: Option<SftpInfo>,
     pub backups: BackupSettings,
+    pub schedules: schedules::ScheduleSettings,
 }
 
 /// How the panel asks for backups, and the defaults of the per-server limits.
@@ -106,6 +108,8 @@ pub struct AppState {
     pub two_factor_required: Arc<std::sync::atomic::AtomicBool>,
     /// Running backups' progress and the per-server creation rate limit.
     pub backups: Arc<api::backups::Live>,
+    /// Schedule leases and the guard that lets shutdown wait for running runs.
+    pub scheduler: Arc<schedules::engine::Scheduler>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +143,7 @@ pub struct Panel {
     shutdown_tx: watch::Sender<bool>,
     node_stopped_tx: watch::Sender<bool>,
     pump: tokio::task::JoinHandle<()>,
+    scheduler: tokio::task::JoinHandle<()>,
 }
 
 /// The admin account made on the very first start.
@@ -161,7 +166,9 @@ impl Panel {
         let two_factor_required = api::two_factor::required(&store)
             .await
             .map_err(|e| PanelError::Settings(e.to_string()))?;
+        let (scheduler, runs_done) = schedules::engine::Scheduler::new(config.schedules.clone());
         let state = AppState {
+            scheduler: Arc::new(scheduler),
             two_factor_required: Arc::new(std::sync::atomic::AtomicBool::new(two_factor_required)),
             store,
             node,
@@ -187,11 +194,13 @@ impl Panel {
                 tracing::warn!(server = %record.id, error = %e, "auto-start failed");
             }
         }
+        let scheduler = tokio::spawn(schedules::engine::run(state.clone(), runs_done));
         Ok(Panel {
             state,
             shutdown_tx,
             node_stopped_tx,
             pump,
+            scheduler,
         })
     }
 
@@ -262,6 +271,10 @@ impl Panel {
         })
         .await;
         let _ = self.shutdown_tx.send(true);
+        // Running schedule runs end as interrupted and write that down first.
+        if let Err(e) = self.scheduler.await {
+            tracing::error!(error = %e, "scheduler ended abnormally");
+        }
         self.state.node.shutdown().await;
         // The pump drains what the node emitted while stopping, then ends.
         let _ = self.node_stopped_tx.send(true);

@@ -26,6 +26,9 @@ pub enum Event {
     /// A backup or restore started, progressed or ended.
     #[serde(rename = "server.backup")]
     Backup(crate::backup::BackupEvent),
+    /// A schedule's run on this server started or ended (the panel emits these).
+    #[serde(rename = "schedule.run")]
+    Schedule(ScheduleEvent),
 }
 
 impl Event {
@@ -38,6 +41,7 @@ impl Event {
             Event::Prompt(e) => &e.server,
             Event::File(e) => &e.server,
             Event::Backup(e) => &e.server,
+            Event::Schedule(e) => &e.server,
         }
     }
 }
@@ -181,4 +185,29 @@ mod tests {
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, e);
     }
+}
+
+/// One server's part of a schedule run. An admin-wide schedule emits one per server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleEvent {
+    pub server: ServerId,
+    pub schedule: String,
+    pub run: String,
+    pub name: String,
+    pub phase: SchedulePhase,
+    /// Why it failed or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub at: UnixMillis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchedulePhase {
+    Started,
+    Succeeded,
+    Failed,
+    /// Not run: the server was offline (only-when-online), or the previous run was
+    /// still going, or the run was missed while Garrison was down.
+    Skipped,
 }

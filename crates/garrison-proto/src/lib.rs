@@ -22,8 +22,8 @@ pub use backup::{
 };
 pub use config::{ConfigFile, ConfigFormat, ConfigSetting, ValueKind};
 pub use event::{
-    ConsoleEvent, Event, ExitInfo, InstallEvent, InstallPhase, Prompt, PromptEvent, StatsEvent,
-    StatusEvent,
+    ConsoleEvent, Event, ExitInfo, InstallEvent, InstallPhase, Prompt, PromptEvent, ScheduleEvent,
+    SchedulePhase, StatsEvent, StatusEvent,
 };
 pub use files::{
     ByteStream, DiskUsage, Download, FileAction, FileChange, FileEntry, FileError, FileErrorKind,

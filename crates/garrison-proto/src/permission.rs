@@ -89,6 +89,7 @@ permissions! {
     AdminTemplates = "admin.templates", Admin, "Manage templates";
     AdminSettings = "admin.settings", Admin, "Change panel-wide settings";
     AdminAudit = "admin.audit", Admin, "Read the panel-wide audit log";
+    AdminSchedules = "admin.schedules", Admin, "Manage schedules that act on many servers";
 }
 
 impl Permission {

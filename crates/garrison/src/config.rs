@@ -31,6 +31,7 @@ struct FileConfig {
     sftp: Option<FileSftp>,
     files: Option<FileFiles>,
     backups: Option<crate::backup_config::FileBackups>,
+    schedules: Option<crate::automation_config::FileSchedules>,
 }
 
 /// The `[files]` table.
@@ -115,6 +116,8 @@ pub struct Config {
     pub files: garrison_agent::FilesConfig,
     /// Backup storage, compression, limits, S3.
     pub backups: crate::backup_config::BackupSettings,
+    /// Schedule limits and history.
+    pub schedules: garrison_panel::schedules::ScheduleSettings,
 }
 
 /// Environment variables read as settings. Anything else starting with `GARRISON_`
@@ -193,6 +196,7 @@ impl Config {
             install: garrison_agent::InstallConfig::default(),
             files: garrison_agent::FilesConfig::default(),
             backups: Default::default(),
+            schedules: Default::default(),
             sftp: Some(SftpSettings {
                 server: garrison_sftp::SftpConfig::default(),
                 public_host: None,
@@ -283,6 +287,9 @@ impl Config {
         if let Some(b) = file.backups {
             cfg.backups.apply_file(b, &file_src)?;
         }
+        if let Some(f) = file.schedules {
+            crate::automation_config::apply_file(&mut cfg.schedules, f, &file_src)?;
+        }
         if let (Some(f), Some(sftp)) = (file.sftp, cfg.sftp.as_mut()) {
             if let Some(v) = f.enabled {
                 sftp_enabled = v;
@@ -324,11 +331,17 @@ impl Config {
                 cfg.backups.apply_env(key, value).with_context(ctx)?;
                 continue;
             }
+            if crate::automation_config::ENV_KEYS.contains(&key.as_str()) {
+                crate::automation_config::apply_env(&mut cfg.schedules, key, value)
+                    .with_context(ctx)?;
+                continue;
+            }
             if !ENV_KEYS.contains(&key.as_str()) {
                 bail!(
-                    "unknown environment variable {key}; settings are {}, {}",
+                    "unknown environment variable {key}; settings are {}, {}, {}",
                     ENV_KEYS.join(", "),
-                    crate::backup_config::ENV_KEYS.join(", ")
+                    crate::backup_config::ENV_KEYS.join(", "),
+                    crate::automation_config::ENV_KEYS.join(", ")
                 );
             }
             match key.as_str() {

@@ -1,5 +1,6 @@
 //! The `garrison` binary: wires the panel and the local agent together.
 
+mod automation_config;
 mod backup_cmd;
 mod backup_config;
 mod config;
@@ -208,6 +209,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 }
             }),
             backups: cfg.backups.panel.clone(),
+            schedules: cfg.schedules.clone(),
         };
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(

@@ -138,6 +138,14 @@ fn sample(method: &str, path: &str) -> Option<Value> {
         // Backups: a name too long (422 after the check); the rest name no backup (404).
         ("POST", "/servers/{id}/backups") => json!({"name": "x".repeat(200)}),
         ("POST", p) if p.starts_with("/servers/{id}/backups/{backup}/") => Value::Null,
+        // Schedules: a nameless one (422 after the check); the rest name no schedule (404).
+        ("POST", "/servers/{id}/schedules" | "/admin/schedules") => json!({"name": ""}),
+        ("PATCH", "/servers/{id}/schedules/{schedule}" | "/admin/schedules/{schedule}") => {
+            json!({"name": "x"})
+        }
+        ("POST", "/servers/{id}/schedules/{schedule}/run" | "/admin/schedules/{schedule}/run") => {
+            Value::Null
+        }
         (_, "/servers/{id}/ws") => return None, // WebSocket: tested on its own below
         // Read-only; no query: the first page of the log, the counts, the health report.
         ("GET", "/servers/{id}/activity" | "/admin/audit" | "/admin/stats" | "/admin/health") => {
@@ -292,6 +300,7 @@ async fn every_route_and_caller() {
                 .replace("{rid}", "no-such-repo")
                 .replace("{upload}", "no-such-upload")
                 .replace("{backup}", "no-such-backup")
+                .replace("{schedule}", "no-such-schedule")
         );
         for (caller, key) in &s.keys {
             let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
@@ -312,6 +321,7 @@ async fn every_route_and_caller() {
                 || route.path.contains("{rid}")
                 || route.path.contains("{upload}")
                 || route.path.contains("{backup}")
+                || route.path.contains("{schedule}")
                 || route.path.starts_with("/account/api-keys/")
                 || route.path.starts_with("/account/sessions/")
                 || route.path.starts_with("/account/ssh-keys/");

@@ -10,6 +10,7 @@ pub mod health;
 pub mod openapi;
 pub mod registration;
 pub mod routes;
+pub mod schedules;
 pub mod servers;
 pub mod ssh_keys;
 pub mod startup;
@@ -194,6 +195,43 @@ pub fn router(state: AppState) -> Router {
             "/servers/{id}/backups/{backup}/verify",
             post(backups::verify),
         )
+        .route(
+            "/servers/{id}/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/servers/{id}/schedules/{schedule}",
+            get(schedules::get)
+                .patch(schedules::update)
+                .delete(schedules::remove),
+        )
+        .route(
+            "/servers/{id}/schedules/{schedule}/run",
+            post(schedules::run_now),
+        )
+        .route(
+            "/servers/{id}/schedules/{schedule}/runs",
+            get(schedules::runs),
+        )
+        .route(
+            "/admin/schedules",
+            get(schedules::admin_list).post(schedules::admin_create),
+        )
+        .route(
+            "/admin/schedules/{schedule}",
+            get(schedules::admin_get)
+                .patch(schedules::admin_update)
+                .delete(schedules::admin_remove),
+        )
+        .route(
+            "/admin/schedules/{schedule}/run",
+            post(schedules::admin_run_now),
+        )
+        .route(
+            "/admin/schedules/{schedule}/runs",
+            get(schedules::admin_runs),
+        )
+        .route("/schedules/preview", get(schedules::preview))
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) })

@@ -723,6 +723,69 @@ pub mod shapes {
         error: Option<String>,
     }
 
+    /// A schedule as stored, with a readable description of its trigger.
+    #[derive(ToSchema)]
+    pub struct Schedule {
+        id: String,
+        /// `null` for an admin-wide schedule.
+        server_id: Option<String>,
+        targets: crate::schedules::Targets,
+        name: String,
+        trigger: crate::schedules::Trigger,
+        enabled: bool,
+        only_when_online: bool,
+        missed: crate::schedules::MissedPolicy,
+        tasks: Vec<crate::schedules::Task>,
+        /// Unix millis of the next run; `null` while disabled.
+        next_run_at: Option<i64>,
+        last_run_at: Option<i64>,
+        /// The last run's state.
+        last_outcome: Option<crate::store::RunState>,
+        /// A run is going now.
+        running: bool,
+        /// The trigger in words.
+        description: String,
+        created_by: Option<String>,
+        created_at: i64,
+        updated_at: i64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct ScheduleRun {
+        id: String,
+        schedule_id: String,
+        /// The slot it ran for; `null` for run-now.
+        due_at: Option<i64>,
+        cause: crate::store::RunCause,
+        state: crate::store::RunState,
+        started_at: i64,
+        finished_at: Option<i64>,
+        /// Every task's outcome on every server, in order.
+        tasks: Vec<crate::store::TaskOutcome>,
+        error: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct ScheduleRuns {
+        runs: Vec<ScheduleRun>,
+        /// Cursor for `before`; `null` on the last page.
+        next: Option<i64>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct PreviewRun {
+        /// Unix millis.
+        at: i64,
+        /// The same, RFC 3339 UTC.
+        utc: String,
+    }
+
+    #[derive(ToSchema)]
+    pub struct SchedulePreview {
+        description: String,
+        next: Vec<PreviewRun>,
+    }
+
     #[derive(ToSchema)]
     pub struct RestoreStarted {
         restore: RestoreStatus,
@@ -898,6 +961,21 @@ pub mod shapes {
         super::backups::remove,
         super::backups::verify,
         super::backups::restore,
+        super::schedules::list,
+        super::schedules::create,
+        super::schedules::get,
+        super::schedules::update,
+        super::schedules::remove,
+        super::schedules::run_now,
+        super::schedules::runs,
+        super::schedules::admin_list,
+        super::schedules::admin_create,
+        super::schedules::admin_get,
+        super::schedules::admin_update,
+        super::schedules::admin_remove,
+        super::schedules::admin_run_now,
+        super::schedules::admin_runs,
+        super::schedules::preview,
         super::ws::ticket,
         super::ws::console,
         openapi_json,
@@ -914,6 +992,7 @@ pub mod shapes {
         (name = "templates", description = "Templates, egg import and template repositories"),
         (name = "files", description = "A server's files: listing, editing, uploads, downloads, archives, search, SFTP details"),
         (name = "backups", description = "A server's backups: create, list, download, lock, verify, restore"),
+        (name = "schedules", description = "Schedules (cron or interval, a chain of tasks) for a server or, admin-wide, for many; their runs"),
         (name = "audit", description = "The audit log"),
     )
 )]

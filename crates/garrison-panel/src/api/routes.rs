@@ -320,6 +320,69 @@ pub const ROUTES: &[Route] = &[
         "/servers/{id}/backups/{backup}/verify",
         p(Permission::BackupRead),
     ),
+    r(
+        "GET",
+        "/servers/{id}/schedules",
+        p(Permission::ScheduleRead),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/schedules",
+        p(Permission::ScheduleCreate),
+    ),
+    r(
+        "GET",
+        "/servers/{id}/schedules/{schedule}",
+        p(Permission::ScheduleRead),
+    ),
+    r(
+        "PATCH",
+        "/servers/{id}/schedules/{schedule}",
+        p(Permission::ScheduleUpdate),
+    ),
+    r(
+        "DELETE",
+        "/servers/{id}/schedules/{schedule}",
+        p(Permission::ScheduleDelete),
+    ),
+    r(
+        "POST",
+        "/servers/{id}/schedules/{schedule}/run",
+        p(Permission::ScheduleUpdate),
+    ),
+    r(
+        "GET",
+        "/servers/{id}/schedules/{schedule}/runs",
+        p(Permission::ScheduleRead),
+    ),
+    r("GET", "/admin/schedules", p(Permission::AdminSchedules)),
+    r("POST", "/admin/schedules", p(Permission::AdminSchedules)),
+    r(
+        "GET",
+        "/admin/schedules/{schedule}",
+        p(Permission::AdminSchedules),
+    ),
+    r(
+        "PATCH",
+        "/admin/schedules/{schedule}",
+        p(Permission::AdminSchedules),
+    ),
+    r(
+        "DELETE",
+        "/admin/schedules/{schedule}",
+        p(Permission::AdminSchedules),
+    ),
+    r(
+        "POST",
+        "/admin/schedules/{schedule}/run",
+        p(Permission::AdminSchedules),
+    ),
+    r(
+        "GET",
+        "/admin/schedules/{schedule}/runs",
+        p(Permission::AdminSchedules),
+    ),
+    r("GET", "/schedules/preview", SignedIn),
     r("POST", "/servers/{id}/ws-ticket", p(Permission::ServerRead)),
     // Console messages: `command` needs control.console, `power` control.<action>.
     r("GET", "/servers/{id}/ws", p(Permission::ServerRead)),

@@ -61,6 +61,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "backups",
         sql: include_str!("../../migrations/0008_backups.sql"),
     },
+    Migration {
+        version: 9,
+        name: "schedules",
+        sql: include_str!("../../migrations/0009_schedules.sql"),
+    },
 ];
 
 /// Arbitrary constant key for `pg_advisory_xact_lock` ("garrison" in ASCII, truncated).

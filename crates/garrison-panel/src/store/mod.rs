@@ -15,6 +15,7 @@ mod access;
 mod audit;
 mod backups;
 mod migrate;
+mod schedules;
 mod servers;
 mod ssh_keys;
 mod stats;
@@ -25,6 +26,9 @@ mod users;
 pub use access::Subuser;
 pub use audit::{AuditEntry, AuditPage, AuditQuery, NewAudit};
 pub use backups::{BackupRecord, BackupState, BackupUsage};
+pub use schedules::{
+    Claim, RunCause, RunRecord, RunState, ScheduleRecord, ScheduleSpec, TaskOutcome, TaskState,
+};
 pub use servers::{
     InstallState, InstallStatus, Limits, RestoreStatus, ServerRecord, StateHistoryEntry,
 };
@@ -67,7 +71,7 @@ pub enum StoreError {
 impl StoreError {
     /// Maps a sqlx error; `conflict` describes what a unique violation means for the
     /// caller ("username already taken").
-    fn from_sqlx(e: sqlx::Error, conflict: &str) -> StoreError {
+    pub(crate) fn from_sqlx(e: sqlx::Error, conflict: &str) -> StoreError {
         match e {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(conflict.to_owned())

@@ -451,6 +451,12 @@ impl Garrison {
         self.launch();
     }
 
+    /// Start again on the same data dir after `stop()` (a new port).
+    pub fn relaunch(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.launch();
+    }
+
     /// Stop and start again on the same data dir (a new port).
     pub async fn restart(&mut self) {
         let st = self.stop();
