@@ -19,6 +19,8 @@ const FRAMES_PER_SERVER: usize = 1024;
 
 #[derive(Clone, Debug)]
 pub struct Frame {
+    /// The event's name (`server.status`, …).
+    pub kind: &'static str,
     /// For console frames: the sequence number of the first line and the line count.
     pub console: Option<(u64, u64)>,
     /// A permission beyond `server.read` a client must hold to get this frame (file
@@ -27,9 +29,26 @@ pub struct Frame {
     pub json: Utf8Bytes,
 }
 
-#[derive(Default)]
+/// The permissions a frame may need beyond `server.read` (see `Frame::needs`).
+pub const FRAME_PERMISSIONS: &[garrison_proto::Permission] = &[
+    garrison_proto::Permission::FileRead,
+    garrison_proto::Permission::BackupRead,
+    garrison_proto::Permission::ScheduleRead,
+];
+
+/// Frames of every server, for streams that follow many (`GET /api/events`).
+const FRAMES_ALL_SERVERS: usize = 4096;
+
+/// A frame on the all-servers channel, with the server it is about.
+#[derive(Clone, Debug)]
+pub struct ServerFrame {
+    pub server: ServerId,
+    pub frame: Frame,
+}
+
 pub struct Hub {
     channels: Mutex<HashMap<ServerId, broadcast::Sender<Frame>>>,
+    all: broadcast::Sender<ServerFrame>,
     /// What a client that connects mid-way must still see: the install's last step or
     /// progress, and a sign-in prompt not yet answered.
     pending: Mutex<HashMap<ServerId, Pending>>,
@@ -48,7 +67,22 @@ pub struct Catchup {
     pub prompt: Option<Prompt>,
 }
 
+impl Default for Hub {
+    fn default() -> Self {
+        Hub {
+            channels: Mutex::default(),
+            all: broadcast::channel(FRAMES_ALL_SERVERS).0,
+            pending: Mutex::default(),
+        }
+    }
+}
+
 impl Hub {
+    /// Every server's frames (each subscriber filters what its caller may see).
+    pub fn subscribe_all(&self) -> broadcast::Receiver<ServerFrame> {
+        self.all.subscribe()
+    }
+
     fn sender(&self, id: &ServerId) -> broadcast::Sender<Frame> {
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(id.clone())
@@ -133,18 +167,22 @@ impl Hub {
         let tx = {
             let map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
             match map.get(event.server()) {
-                Some(tx) if tx.receiver_count() > 0 => tx.clone(),
-                _ => return,
+                Some(tx) if tx.receiver_count() > 0 => Some(tx.clone()),
+                _ => None,
             }
         };
+        let global = self.all.receiver_count() > 0;
+        if tx.is_none() && !global {
+            return;
+        }
         let console = match event {
             Event::Console(c) => Some((c.seq, c.lines.len() as u64)),
             _ => None,
         };
         match serde_json::to_string(event) {
             Ok(json) => {
-                // An error only means every receiver left meanwhile.
-                let _ = tx.send(Frame {
+                let frame = Frame {
+                    kind: event.kind(),
                     console,
                     needs: match event {
                         Event::File(_) => Some(garrison_proto::Permission::FileRead),
@@ -153,7 +191,17 @@ impl Hub {
                         _ => None,
                     },
                     json: json.into(),
-                });
+                };
+                // Errors only mean every receiver left meanwhile.
+                if global {
+                    let _ = self.all.send(ServerFrame {
+                        server: event.server().clone(),
+                        frame: frame.clone(),
+                    });
+                }
+                if let Some(tx) = tx {
+                    let _ = tx.send(frame);
+                }
             }
             Err(e) => tracing::error!(error = %e, "could not serialize an event"),
         }

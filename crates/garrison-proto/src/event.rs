@@ -32,6 +32,20 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event's name on the wire (`server.status`, …), as in its `event` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Status(_) => "server.status",
+            Event::Console(_) => "server.console",
+            Event::Stats(_) => "server.stats",
+            Event::Install(_) => "server.install",
+            Event::Prompt(_) => "server.prompt",
+            Event::File(_) => "server.file",
+            Event::Backup(_) => "server.backup",
+            Event::Schedule(_) => "schedule.run",
+        }
+    }
+
     pub fn server(&self) -> &ServerId {
         match self {
             Event::Status(e) => &e.server,
@@ -210,4 +224,31 @@ pub enum SchedulePhase {
     /// Not run: the server was offline (only-when-online), or the previous run was
     /// still going, or the run was missed while Garrison was down.
     Skipped,
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn kind_is_the_wire_name() {
+        let ev = Event::Schedule(ScheduleEvent {
+            server: ServerId::from("s"),
+            schedule: "a".into(),
+            run: "r".into(),
+            name: "n".into(),
+            phase: SchedulePhase::Started,
+            error: None,
+            at: 0,
+        });
+        let v = serde_json::to_value(&ev).unwrap();
+        assert_eq!(v["event"], ev.kind());
+        let ev = Event::Console(ConsoleEvent {
+            server: ServerId::from("s"),
+            seq: 1,
+            lines: vec![],
+            dropped: 0,
+        });
+        assert_eq!(serde_json::to_value(&ev).unwrap()["event"], ev.kind());
+    }
 }

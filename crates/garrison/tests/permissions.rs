@@ -146,7 +146,8 @@ fn sample(method: &str, path: &str) -> Option<Value> {
         ("POST", "/servers/{id}/schedules/{schedule}/run" | "/admin/schedules/{schedule}/run") => {
             Value::Null
         }
-        (_, "/servers/{id}/ws") => return None, // WebSocket: tested on its own below
+        (_, "/servers/{id}/ws") => return None,
+        (_, "/events") => return None, // an endless stream: tests/events.rs // WebSocket: tested on its own below
         // Read-only; no query: the first page of the log, the counts, the health report.
         ("GET", "/servers/{id}/activity" | "/admin/audit" | "/admin/stats" | "/admin/health") => {
             Value::Null

@@ -12,6 +12,7 @@ pub mod registration;
 pub mod routes;
 pub mod schedules;
 pub mod servers;
+pub mod sse;
 pub mod ssh_keys;
 pub mod startup;
 pub mod stats;
@@ -232,6 +233,7 @@ pub fn router(state: AppState) -> Router {
             get(schedules::admin_runs),
         )
         .route("/schedules/preview", get(schedules::preview))
+        .route("/events", get(sse::events))
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) })

@@ -976,6 +976,7 @@ pub mod shapes {
         super::schedules::admin_run_now,
         super::schedules::admin_runs,
         super::schedules::preview,
+        super::sse::events,
         super::ws::ticket,
         super::ws::console,
         openapi_json,

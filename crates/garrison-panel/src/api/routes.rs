@@ -383,6 +383,8 @@ pub const ROUTES: &[Route] = &[
         p(Permission::AdminSchedules),
     ),
     r("GET", "/schedules/preview", SignedIn),
+    // Each event also needs server.read (and its own read permission) on its server.
+    r("GET", "/events", SignedIn),
     r("POST", "/servers/{id}/ws-ticket", p(Permission::ServerRead)),
     // Console messages: `command` needs control.console, `power` control.<action>.
     r("GET", "/servers/{id}/ws", p(Permission::ServerRead)),

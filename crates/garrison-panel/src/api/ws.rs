@@ -101,17 +101,7 @@ pub async fn console(
         return Err(ApiError::NotFound(format!("server {id}")));
     };
     authorize_server(&state, &principal, Permission::ServerRead, &server).await?;
-    let recheck = match (
-        principal.via,
-        crate::auth::bearer(&parts.headers),
-        crate::auth::session_cookie(&parts.headers),
-    ) {
-        (Credential::ApiKey, Some(key), _) => Recheck::Key(crate::auth::crypto::secret_hash(key)),
-        (Credential::Session, _, Some(cookie)) => {
-            Recheck::Session(crate::auth::crypto::secret_hash(cookie))
-        }
-        _ => Recheck::User(principal.user.id.clone()),
-    };
+    let recheck = Recheck::of(&principal, &parts.headers);
     let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &state)
         .await
         .map_err(|e| ApiError::BadRequest {
@@ -153,10 +143,11 @@ struct Session {
 
 /// How often an open console checks that its credential still holds: a revoked key,
 /// an ended session or a disabled user closes it within this time.
-const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The credential an open console was opened with, to check again while it runs.
-enum Recheck {
+/// The credential an open console (or event stream) was opened with, to check again
+/// while it runs.
+pub(crate) enum Recheck {
     Session(String),
     Key(String),
     /// Opened with a one-time ticket: the user must stay enabled.
@@ -164,7 +155,23 @@ enum Recheck {
 }
 
 impl Recheck {
-    async fn holds(&self, state: &AppState) -> Result<bool, ApiError> {
+    pub(crate) fn of(principal: &Principal, headers: &axum::http::HeaderMap) -> Recheck {
+        match (
+            principal.via,
+            crate::auth::bearer(headers),
+            crate::auth::session_cookie(headers),
+        ) {
+            (Credential::ApiKey, Some(key), _) => {
+                Recheck::Key(crate::auth::crypto::secret_hash(key))
+            }
+            (Credential::Session, _, Some(cookie)) => {
+                Recheck::Session(crate::auth::crypto::secret_hash(cookie))
+            }
+            _ => Recheck::User(principal.user.id.clone()),
+        }
+    }
+
+    pub(crate) async fn holds(&self, state: &AppState) -> Result<bool, ApiError> {
         let now = crate::store::now_millis();
         Ok(match self {
             Recheck::Session(hash) => state
@@ -217,13 +224,11 @@ impl Session {
         self.send(&mut socket, &mut shutdown, frame.into()).await?;
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         recheck.tick().await;
-        let mut may_list_files = self.may(Permission::FileRead).await;
-        let mut may_see_backups = self.may(Permission::BackupRead).await;
+        let mut granted = self.frame_permissions().await;
         loop {
             tokio::select! {
                 _ = recheck.tick() => {
-                    may_list_files = self.may(Permission::FileRead).await;
-                    may_see_backups = self.may(Permission::BackupRead).await;
+                    granted = self.frame_permissions().await;
                     if !self.recheck.holds(&self.state).await.unwrap_or(true) {
                         let gone = json!({"event": "error", "data": ApiError::Unauthorized.body()["error"]});
                         let _ = socket.send(Message::Text(gone.to_string().into())).await;
@@ -232,8 +237,7 @@ impl Session {
                     }
                 }
                 frame = live.recv() => match frame {
-                    Ok(Frame { needs: Some(Permission::FileRead), .. }) if !may_list_files => {}
-                    Ok(Frame { needs: Some(Permission::BackupRead), .. }) if !may_see_backups => {}
+                    Ok(Frame { needs: Some(p), .. }) if !granted.contains(&p) => {}
                     Ok(Frame { console: Some((seq, n)), json, .. }) => {
                         if seq + n <= expected {
                             continue; // already in the history
@@ -279,6 +283,17 @@ impl Session {
     }
 
     /// Whether the caller holds `permission` on the server now.
+    /// Which of the permissions frames may need (`Frame::needs`) the caller holds now.
+    async fn frame_permissions(&self) -> Vec<Permission> {
+        let mut out = Vec::new();
+        for p in crate::hub::FRAME_PERMISSIONS {
+            if self.may(*p).await {
+                out.push(*p);
+            }
+        }
+        out
+    }
+
     async fn may(&self, permission: Permission) -> bool {
         match self.state.store.get_server(&self.id).await {
             Ok(Some(r)) => authorize_server(&self.state, &self.principal, permission, &r)
