@@ -174,7 +174,7 @@ async fn busy_slots_are_skipped_and_manual_runs_wait(db: &TestDb) {
             &id,
             "me",
             RunState::Succeeded,
-            &[outcome.clone()],
+            std::slice::from_ref(&outcome),
             None,
             140_000,
         )
