@@ -546,7 +546,7 @@ impl Installer {
         if !self.config.install.allow_private
             && let Some(host) = reqwest::Url::parse(&url)
                 .ok()
-                .and_then(|u| crate::install::net::private_host(&u))
+                .and_then(|u| garrison_outbound::private_host(&u))
         {
             return Err(StepError::Failed(format!(
                 "{url}: {host} is a private or loopback address (install.allow_private is off)"

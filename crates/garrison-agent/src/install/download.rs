@@ -7,6 +7,7 @@
 //! (re-reading what was already on disk), never over what one response delivered.
 
 use futures_util::StreamExt;
+use garrison_outbound::RedirectRefused;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use sha1::Sha1;
@@ -135,17 +136,6 @@ pub enum DownloadError {
     },
 }
 
-/// Why the redirect policy stopped; found again in the reqwest error's source chain.
-#[derive(Debug, thiserror::Error)]
-enum RedirectRefused {
-    #[error("redirect to {0} refused: only https is allowed")]
-    Insecure(String),
-    #[error("too many redirects")]
-    TooMany,
-    #[error("redirect to {0} refused: a private or loopback address")]
-    Private(String),
-}
-
 /// The redirect policy [`download`] relies on: at most [`MAX_REDIRECTS`] hops, only
 /// http(s), and never from https down to http. Whether plain http is allowed at all is
 /// per request; [`download`] checks the first URL, and a chain that starts on http
@@ -155,27 +145,9 @@ pub fn redirect_policy() -> reqwest::redirect::Policy {
 }
 
 /// [`redirect_policy`], refusing hops to private or loopback IP literals unless
-/// `allow_private`.
+/// `allow_private` ([`garrison_outbound::redirect_policy`]).
 pub fn redirect_policy_with(allow_private: bool) -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() > MAX_REDIRECTS {
-            return attempt.error(RedirectRefused::TooMany);
-        }
-        if !allow_private && super::net::private_host(attempt.url()).is_some() {
-            let shown = attempt.url().to_string();
-            return attempt.error(RedirectRefused::Private(shown));
-        }
-        let url = attempt.url();
-        let was_https = attempt.previous().iter().any(|u| u.scheme() == "https");
-        match url.scheme() {
-            "https" => attempt.follow(),
-            "http" if !was_https => attempt.follow(),
-            _ => {
-                let shown = url.to_string();
-                attempt.error(RedirectRefused::Insecure(shown))
-            }
-        }
-    })
+    garrison_outbound::redirect_policy(allow_private, MAX_REDIRECTS)
 }
 
 /// A client for [`download`]: rustls (aws-lc-rs) with the platform verifier, the
@@ -186,20 +158,28 @@ pub fn build_client() -> Result<reqwest::Client, DownloadError> {
 }
 
 /// [`build_client`] with a User-Agent, and (unless `allow_private`) a resolver that
-/// drops private and loopback addresses and a redirect policy that refuses them.
+/// drops private and loopback addresses and a redirect policy that refuses them: a
+/// [`garrison_outbound::client`] without an overall timeout (downloads are large), with
+/// connect and read timeouts for dead connections.
 pub fn build_client_with(
     user_agent: &str,
     allow_private: bool,
 ) -> Result<reqwest::Client, DownloadError> {
-    let mut b = reqwest::Client::builder()
-        .user_agent(user_agent)
-        .redirect(redirect_policy_with(allow_private))
-        .connect_timeout(Duration::from_secs(30))
-        .read_timeout(Duration::from_secs(60));
-    if !allow_private {
-        b = b.dns_resolver(std::sync::Arc::new(super::net::PublicResolver));
-    }
-    b.build().map_err(|source| DownloadError::Client { source })
+    let opts = garrison_outbound::ClientOptions {
+        allow_private,
+        timeout: None,
+        connect_timeout: Some(Duration::from_secs(30)),
+        read_timeout: Some(Duration::from_secs(60)),
+        user_agent: user_agent.to_owned(),
+        max_redirects: MAX_REDIRECTS,
+    };
+    garrison_outbound::client(&opts).map_err(|e| match e {
+        garrison_outbound::OutboundError::Client(source) => DownloadError::Client { source },
+        other => DownloadError::InvalidUrl {
+            url: String::new(),
+            reason: other.to_string(),
+        },
+    })
 }
 
 /// Download `req.url` into `part`, verify it and return its digests.
@@ -221,7 +201,7 @@ pub async fn download(
 ) -> Result<DownloadOutcome, DownloadError> {
     let url = check_url(&req.url, req.allow_http)?;
     if !req.allow_private
-        && let Some(host) = super::net::private_host(&url)
+        && let Some(host) = garrison_outbound::private_host(&url)
     {
         return Err(DownloadError::PrivateAddress {
             url: req.url.clone(),
@@ -470,12 +450,14 @@ impl State {
         while let Some(c) = cause {
             if let Some(r) = c.downcast_ref::<RedirectRefused>() {
                 return Failure::Fatal(match r {
-                    RedirectRefused::Insecure(to) => DownloadError::InsecureUrl { url: to.clone() },
+                    RedirectRefused::Insecure(to) => DownloadError::InsecureUrl {
+                        url: to.to_string(),
+                    },
                     RedirectRefused::Private(to) => DownloadError::PrivateAddress {
-                        url: to.clone(),
+                        url: to.to_string(),
                         host: "the redirect target".into(),
                     },
-                    RedirectRefused::TooMany => DownloadError::TooManyRedirects { url },
+                    RedirectRefused::TooMany(_) => DownloadError::TooManyRedirects { url },
                 });
             }
             cause = c.source();

@@ -3,7 +3,6 @@
 
 pub mod download;
 pub mod extract;
-pub mod net;
 
 pub use download::{
     DownloadError, DownloadOutcome, DownloadProgress, DownloadRequest, build_client,
