@@ -10,6 +10,7 @@ import { chromium, request } from 'playwright-core';
 import { ADMIN_PASSWORD, Garrison } from './harness.mjs';
 import { fileManagerSteps } from './files.mjs';
 import { backupSteps } from './backups.mjs';
+import { scheduleSteps } from './schedules.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.join(here, 'artifacts');
@@ -1389,6 +1390,9 @@ async function main() {
 
   // ---- Backups (issue 7): e2e/backups.mjs ----
   await backupSteps({ step, page, browser, base, visible, waitText, shot, apiCall, problems, artifacts: ARTIFACTS, T });
+
+  // ---- Schedules: e2e/schedules.mjs (alone: `node e2e/schedules.mjs`) ----
+  await scheduleSteps({ step, page, base, visible, waitText, shot, apiCall, T });
 }
 
 let failed = false;

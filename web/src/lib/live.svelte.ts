@@ -6,7 +6,7 @@ import { ConsoleSocket, consoleUrl, type ConnectionStatus } from './socket';
 import { applyHello, idleInstall, samePrompt, installStateChanged, reduceInstall, settleFromStatus, type InstallView } from './install';
 import type { BackupEvent } from './backups';
 import type { FileEvent } from './files';
-import type { InstallStatus, PowerAction, Prompt, ServerState, Stats } from './types';
+import type { InstallStatus, PowerAction, Prompt, ScheduleEvent, ServerState, Stats } from './types';
 
 /** What the console needs from a terminal (xterm.js's Terminal fits). */
 export interface TermLike {
@@ -44,6 +44,7 @@ export class ServerLive {
   private socket: ConsoleSocket | null = null;
   private fileListeners = new Set<(e: FileEvent) => void>();
   private backupListeners = new Set<(e: BackupEvent) => void>();
+  private scheduleListeners = new Set<(e: ScheduleEvent) => void>();
   private term: TermLike | null = null;
   private batcher: LineBatcher;
   private shownNext: number | null = null;
@@ -136,6 +137,9 @@ export class ServerLive {
         backup: (d) => {
           for (const fn of this.backupListeners) fn(d);
         },
+        schedule: (d) => {
+          for (const fn of this.scheduleListeners) fn(d);
+        },
         error: (e) => {
           this.lastError = e.state ? `${e.message}` : e.message;
         },
@@ -160,6 +164,12 @@ export class ServerLive {
   onBackups(fn: (e: BackupEvent) => void): () => void {
     this.backupListeners.add(fn);
     return () => this.backupListeners.delete(fn);
+  }
+
+  /** Calls `fn` with every `schedule.run` event; the returned function stops it. */
+  onSchedules(fn: (e: ScheduleEvent) => void): () => void {
+    this.scheduleListeners.add(fn);
+    return () => this.scheduleListeners.delete(fn);
   }
 
   /** The stored install status: tells how an install ended that we did not watch end. */

@@ -10,8 +10,8 @@ export type Route =
   | { page: 'admin-templates' }
   | { page: 'notfound' };
 
-export type ServerTab = 'console' | 'stats' | 'files' | 'backups' | 'startup' | 'settings' | 'users' | 'activity';
-export const SERVER_TABS: ServerTab[] = ['console', 'stats', 'files', 'backups', 'startup', 'settings', 'users', 'activity'];
+export type ServerTab = 'console' | 'stats' | 'files' | 'backups' | 'schedules' | 'startup' | 'settings' | 'users' | 'activity';
+export const SERVER_TABS: ServerTab[] = ['console', 'stats', 'files', 'backups', 'schedules', 'startup', 'settings', 'users', 'activity'];
 
 export function parseRoute(pathname: string): Route {
   const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);

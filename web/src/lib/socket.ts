@@ -2,7 +2,7 @@ import { Backoff } from './backoff';
 import type { ApiErrorBody } from './api';
 import type { BackupEvent } from './backups';
 import type { FileEvent } from './files';
-import type { Hello, InstallEvent, PowerAction, Prompt, ServerState, Stats } from './types';
+import type { Hello, InstallEvent, PowerAction, Prompt, ScheduleEvent, ServerState, Stats } from './types';
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'reconnecting' | 'closed';
 
@@ -20,6 +20,8 @@ export interface ConsoleHandlers {
   file?(data: FileEvent): void;
   /** A backup or restore started, progressed or ended. */
   backup?(data: BackupEvent): void;
+  /** A schedule's run started or ended (`schedule.run`, for callers with schedule.read). */
+  schedule?(data: ScheduleEvent): void;
   error?(data: ApiErrorBody): void;
   connection?(status: ConnectionStatus, retryInMs?: number): void;
   /** The socket failed before opening: maybe the session is gone. */
@@ -142,6 +144,9 @@ export class ConsoleSocket {
         break;
       case 'server.backup':
         h.backup?.(d);
+        break;
+      case 'schedule.run':
+        h.schedule?.(d);
         break;
       case 'error':
         h.error?.(d);

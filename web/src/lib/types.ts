@@ -295,3 +295,103 @@ export interface ApiKey {
   /** Only in the answer to creation, shown once. */
   key?: string;
 }
+
+// ---- Schedules ----
+
+export type CronTrigger = { kind: 'cron'; expression: string; timezone: string };
+export type IntervalTrigger = { kind: 'interval'; secs: number };
+export type ScheduleTrigger = CronTrigger | IntervalTrigger;
+export type MissedPolicy = 'skip' | 'run_once';
+export type TaskAction = 'power' | 'command' | 'backup' | 'wait_for' | 'delay';
+export type RunOutcome = 'running' | 'succeeded' | 'failed' | 'skipped' | 'interrupted';
+export type RunCause = 'scheduled' | 'manual' | 'catch_up';
+export type TaskOutcomeState = 'succeeded' | 'failed' | 'skipped';
+
+/** One step of a schedule's chain: only the fields its action takes. */
+export interface ScheduleTask {
+  action: TaskAction;
+  power?: PowerAction;
+  command?: string;
+  name?: string;
+  ignore?: string[];
+  locked?: boolean;
+  state?: ServerState;
+  console?: string;
+  secs?: number;
+  continue_on_failure?: boolean;
+  timeout_secs?: number;
+}
+
+export interface Schedule {
+  id: string;
+  server_id: string | null;
+  name: string;
+  trigger: ScheduleTrigger;
+  enabled: boolean;
+  only_when_online: boolean;
+  missed: MissedPolicy;
+  tasks: ScheduleTask[];
+  next_run_at: number | null;
+  last_run_at: number | null;
+  last_outcome: RunOutcome | null;
+  running: boolean;
+  description: string;
+  created_by: string | null;
+  created_at: number;
+  updated_at: number;
+  targets?: { all: boolean; servers: string[] };
+}
+
+/** What POST (all of it) and PATCH (any part) take. */
+export interface ScheduleBody {
+  name: string;
+  trigger: ScheduleTrigger;
+  enabled: boolean;
+  only_when_online: boolean;
+  missed: MissedPolicy;
+  tasks: ScheduleTask[];
+}
+
+export interface TaskOutcome {
+  index: number;
+  action: TaskAction;
+  server: string;
+  state: TaskOutcomeState;
+  started_at: number;
+  finished_at: number;
+  output?: string;
+  error?: string;
+}
+
+export interface ScheduleRun {
+  id: string;
+  schedule_id: string;
+  due_at: number | null;
+  cause: RunCause;
+  state: RunOutcome;
+  started_at: number;
+  finished_at: number | null;
+  error: string | null;
+  tasks: TaskOutcome[];
+}
+
+export interface RunPage {
+  runs: ScheduleRun[];
+  next: number | null;
+}
+
+export interface SchedulePreview {
+  description: string;
+  next: { at: number; utc: string }[];
+}
+
+/** `schedule.run` on the server's socket. */
+export interface ScheduleEvent {
+  server: string;
+  schedule: string;
+  run: string;
+  name: string;
+  phase: 'started' | 'succeeded' | 'failed' | 'skipped';
+  error?: string;
+  at: number;
+}
