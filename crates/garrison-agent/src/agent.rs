@@ -32,6 +32,7 @@ pub struct Agent {
     background: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) files: Arc<FilesHub>,
     pub(crate) backups: Arc<Backups>,
+    host: Arc<crate::host::HostSampler>,
     /// This agent, for tasks that outlive a call (backup jobs).
     pub(crate) me: std::sync::Weak<Agent>,
 }
@@ -81,6 +82,7 @@ impl Agent {
             config,
             files,
             backups,
+            host: Arc::default(),
             me: me.clone(),
             events,
             registry,
@@ -329,6 +331,15 @@ impl Node for Agent {
     async fn stats(&self, id: &ServerId) -> Result<Stats, NodeError> {
         let (_, shared) = self.get(id)?;
         Ok(lock(&shared.live).stats.clone())
+    }
+
+    async fn host_stats(&self) -> Result<garrison_proto::HostStats, NodeError> {
+        let host = self.host.clone();
+        let dir = self.config.data_dir.clone();
+        tokio::task::spawn_blocking(move || host.sample(&dir))
+            .await
+            .map_err(|e| NodeError::Io(e.to_string()))?
+            .map_err(|e| NodeError::Io(format!("cannot read the host's stats: {e}")))
     }
 
     async fn shutdown(&self) {

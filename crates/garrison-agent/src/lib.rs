@@ -11,6 +11,7 @@ mod config;
 mod configs;
 mod console;
 pub mod files;
+mod host;
 pub mod install;
 mod installer;
 mod java;

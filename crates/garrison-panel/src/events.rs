@@ -33,7 +33,11 @@ pub async fn pump(
 
 async fn handle(state: &AppState, ev: Event) {
     match &ev {
+        Event::Stats(s) => state.history.stats(&s.server, &s.stats),
         Event::Status(s) => {
+            if matches!(s.state, ServerState::Offline | ServerState::Crashed) {
+                state.history.forget(&s.server);
+            }
             if let Err(e) = state.store.record_transition(s).await {
                 tracing::error!(server = %s.server, error = %e, "could not persist a state change");
             }

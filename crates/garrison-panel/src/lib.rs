@@ -6,8 +6,10 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod history;
 pub mod hub;
 pub mod json;
+pub mod prometheus;
 pub mod ratelimit;
 pub mod schedules;
 pub mod sftp;
@@ -47,7 +49,12 @@ pub struct PanelConfig {
     pub sftp: Option<SftpInfo>,
     pub backups: BackupSettings,
     pub schedules: schedules::ScheduleSettings,
+    /// Metrics history sampling and retention.
+    pub history: history::HistorySettings,
+    pub prometheus: PrometheusSettings,
 }
+
+pub use prometheus::PrometheusSettings;
 
 /// How the panel asks for backups, and the defaults of the per-server limits.
 #[derive(Debug, Clone)]
@@ -110,6 +117,8 @@ pub struct AppState {
     pub backups: Arc<api::backups::Live>,
     /// Schedule leases and the guard that lets shutdown wait for running runs.
     pub scheduler: Arc<schedules::engine::Scheduler>,
+    /// Every running server's latest stats and player count.
+    pub history: Arc<history::Recorder>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +153,8 @@ pub struct Panel {
     node_stopped_tx: watch::Sender<bool>,
     pump: tokio::task::JoinHandle<()>,
     scheduler: tokio::task::JoinHandle<()>,
+    /// Tasks that end on shutdown and write to the store (metrics history).
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The admin account made on the very first start.
@@ -162,6 +173,7 @@ impl Panel {
         node: Arc<dyn Node>,
         events: mpsc::Receiver<Event>,
     ) -> Result<Panel, PanelError> {
+        prometheus::install();
         let (shutdown_tx, shutdown) = watch::channel(false);
         let two_factor_required = api::two_factor::required(&store)
             .await
@@ -169,6 +181,7 @@ impl Panel {
         let (scheduler, runs_done) = schedules::engine::Scheduler::new(config.schedules.clone());
         let state = AppState {
             scheduler: Arc::new(scheduler),
+            history: Arc::default(),
             two_factor_required: Arc::new(std::sync::atomic::AtomicBool::new(two_factor_required)),
             store,
             node,
@@ -195,12 +208,14 @@ impl Panel {
             }
         }
         let scheduler = tokio::spawn(schedules::engine::run(state.clone(), runs_done));
+        let background = vec![tokio::spawn(history::run(state.clone()))];
         Ok(Panel {
             state,
             shutdown_tx,
             node_stopped_tx,
             pump,
             scheduler,
+            background,
         })
     }
 
@@ -274,6 +289,11 @@ impl Panel {
         // Running schedule runs end as interrupted and write that down first.
         if let Err(e) = self.scheduler.await {
             tracing::error!(error = %e, "scheduler ended abnormally");
+        }
+        for task in self.background {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a background task ended abnormally");
+            }
         }
         self.state.node.shutdown().await;
         // The pump drains what the node emitted while stopping, then ends.

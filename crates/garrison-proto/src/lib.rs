@@ -36,7 +36,7 @@ pub use node::{ConsoleSnapshot, Node, NodeError};
 pub use permission::{Permission, Scope};
 pub use sftp::{SftpAccess, SftpAudit, SftpCredential, SftpGate, SftpRefusal};
 pub use spec::{RestartPolicy, RunSpec, StopMethod, StopSignal};
-pub use state::{PowerAction, ServerState, Stats, TransitionError};
+pub use state::{HostStats, PowerAction, ServerState, Stats, TransitionError};
 pub use template::RenderError;
 pub use template::{
     DonePattern, PortProtocol, PortSpec, PromptPattern, Requirements, Rules, Runtimes, Startup,

@@ -80,6 +80,9 @@ pub trait Node:
 
     async fn stats(&self, id: &ServerId) -> Result<Stats, NodeError>;
 
+    /// The node's machine: CPU (since the previous call), memory, data disk, load.
+    async fn host_stats(&self) -> Result<crate::state::HostStats, NodeError>;
+
     /// Stop every server (stop method, then SIGKILL to the group after its timeout) and
     /// end all node tasks. Called once when Garrison exits.
     async fn shutdown(&self);

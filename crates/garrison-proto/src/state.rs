@@ -146,6 +146,20 @@ pub struct Stats {
     pub sampled_at: crate::UnixMillis,
 }
 
+/// The machine a node runs on: CPU over the time since the previous sample, memory,
+/// the disk holding the node's data directory, and the load averages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostStats {
+    pub cpu_percent: f64,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    pub disk_used_bytes: u64,
+    pub disk_total_bytes: u64,
+    /// 1, 5 and 15 minute load averages.
+    pub load: [f64; 3],
+    pub sampled_at: crate::UnixMillis,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

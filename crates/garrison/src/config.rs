@@ -32,6 +32,7 @@ struct FileConfig {
     files: Option<FileFiles>,
     backups: Option<crate::backup_config::FileBackups>,
     schedules: Option<crate::automation_config::FileSchedules>,
+    metrics: Option<crate::automation_config::FileMetrics>,
 }
 
 /// The `[files]` table.
@@ -118,6 +119,8 @@ pub struct Config {
     pub backups: crate::backup_config::BackupSettings,
     /// Schedule limits and history.
     pub schedules: garrison_panel::schedules::ScheduleSettings,
+    /// Metrics history and the Prometheus endpoint.
+    pub metrics: crate::automation_config::MetricsSettings,
 }
 
 /// Environment variables read as settings. Anything else starting with `GARRISON_`
@@ -197,6 +200,7 @@ impl Config {
             files: garrison_agent::FilesConfig::default(),
             backups: Default::default(),
             schedules: Default::default(),
+            metrics: Default::default(),
             sftp: Some(SftpSettings {
                 server: garrison_sftp::SftpConfig::default(),
                 public_host: None,
@@ -290,6 +294,9 @@ impl Config {
         if let Some(f) = file.schedules {
             crate::automation_config::apply_file(&mut cfg.schedules, f, &file_src)?;
         }
+        if let Some(f) = file.metrics {
+            cfg.metrics.apply_file(f, &file_src)?;
+        }
         if let (Some(f), Some(sftp)) = (file.sftp, cfg.sftp.as_mut()) {
             if let Some(v) = f.enabled {
                 sftp_enabled = v;
@@ -331,6 +338,10 @@ impl Config {
                 cfg.backups.apply_env(key, value).with_context(ctx)?;
                 continue;
             }
+            if crate::automation_config::METRICS_ENV_KEYS.contains(&key.as_str()) {
+                cfg.metrics.apply_env(key, value).with_context(ctx)?;
+                continue;
+            }
             if crate::automation_config::ENV_KEYS.contains(&key.as_str()) {
                 crate::automation_config::apply_env(&mut cfg.schedules, key, value)
                     .with_context(ctx)?;
@@ -338,10 +349,11 @@ impl Config {
             }
             if !ENV_KEYS.contains(&key.as_str()) {
                 bail!(
-                    "unknown environment variable {key}; settings are {}, {}, {}",
+                    "unknown environment variable {key}; settings are {}, {}, {}, {}",
                     ENV_KEYS.join(", "),
                     crate::backup_config::ENV_KEYS.join(", "),
-                    crate::automation_config::ENV_KEYS.join(", ")
+                    crate::automation_config::ENV_KEYS.join(", "),
+                    crate::automation_config::METRICS_ENV_KEYS.join(", ")
                 );
             }
             match key.as_str() {

@@ -210,6 +210,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             }),
             backups: cfg.backups.panel.clone(),
             schedules: cfg.schedules.clone(),
+            history: cfg.metrics.history.clone(),
+            prometheus: cfg.metrics.prometheus.clone(),
         };
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(

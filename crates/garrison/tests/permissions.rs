@@ -302,6 +302,7 @@ async fn every_route_and_caller() {
                 .replace("{upload}", "no-such-upload")
                 .replace("{backup}", "no-such-backup")
                 .replace("{schedule}", "no-such-schedule")
+                .replace("{node}", "local")
         );
         for (caller, key) in &s.keys {
             let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();

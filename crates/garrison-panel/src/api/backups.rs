@@ -649,6 +649,7 @@ pub async fn record_event(state: &AppState, ev: &BackupEvent) -> Result<(), Stor
             }
         }
         (BackupOp::Create, BackupStage::Finished { result }) => {
+            crate::prometheus::backup_outcome("backup", "succeeded");
             state.backups.forget(&ev.backup);
             let rotate = lock(&state.backups.rotate).remove(&ev.backup);
             match result {
@@ -670,6 +671,7 @@ pub async fn record_event(state: &AppState, ev: &BackupEvent) -> Result<(), Stor
             }
         }
         (BackupOp::Create, BackupStage::Failed { error, .. }) => {
+            crate::prometheus::backup_outcome("backup", "failed");
             state.backups.forget(&ev.backup);
             lock(&state.backups.rotate).remove(&ev.backup);
             state
@@ -678,6 +680,7 @@ pub async fn record_event(state: &AppState, ev: &BackupEvent) -> Result<(), Stor
                 .await?;
         }
         (BackupOp::Create, BackupStage::Cancelled) => {
+            crate::prometheus::backup_outcome("backup", "cancelled");
             state.backups.forget(&ev.backup);
             lock(&state.backups.rotate).remove(&ev.backup);
             state
@@ -693,6 +696,14 @@ pub async fn record_event(state: &AppState, ev: &BackupEvent) -> Result<(), Stor
                 }
                 _ => (InstallState::Cancelled, None, None),
             };
+            crate::prometheus::backup_outcome(
+                "restore",
+                match st {
+                    InstallState::Succeeded => "succeeded",
+                    InstallState::Failed => "failed",
+                    _ => "cancelled",
+                },
+            );
             let previous = state.store.get_server(&ev.server).await?;
             let started_at = previous
                 .as_ref()

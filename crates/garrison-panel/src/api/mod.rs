@@ -7,6 +7,7 @@ pub mod auth;
 pub mod backups;
 pub mod files;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod registration;
 pub mod routes;
@@ -234,6 +235,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/schedules/preview", get(schedules::preview))
         .route("/events", get(sse::events))
+        .route("/servers/{id}/metrics", get(metrics::server_metrics))
+        .route("/nodes/{node}/metrics", get(metrics::node_metrics))
+        .route("/admin/metrics/top", get(metrics::top))
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) })
@@ -241,9 +245,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::ratelimit::api_middleware,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(crate::prometheus::track));
     let web = crate::web::router(state.config.web_dir.clone());
     let mut app = Router::new()
+        .merge(crate::prometheus::routes())
         .nest("/api", api)
         .merge(web)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -786,6 +786,43 @@ pub mod shapes {
         next: Vec<PreviewRun>,
     }
 
+    /// A node's machine now.
+    #[derive(ToSchema)]
+    pub struct HostStats {
+        cpu_percent: f64,
+        memory_used_bytes: u64,
+        memory_total_bytes: u64,
+        disk_used_bytes: u64,
+        disk_total_bytes: u64,
+        /// 1, 5 and 15 minute load averages.
+        load: Vec<f64>,
+        sampled_at: i64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct MetricSeries {
+        /// The server id, or `node:<name>`.
+        target: String,
+        /// `raw`, `minute` or `hour`.
+        resolution: String,
+        from: i64,
+        to: i64,
+        points: Vec<crate::store::MetricPoint>,
+        /// Nodes only: the machine as last sampled.
+        current: Option<HostStats>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct TopConsumer {
+        server: String,
+        name: String,
+        cpu_percent: f64,
+        memory_bytes: u64,
+        disk_bytes: u64,
+        players: Option<u32>,
+        sampled_at: i64,
+    }
+
     #[derive(ToSchema)]
     pub struct RestoreStarted {
         restore: RestoreStatus,
@@ -977,6 +1014,9 @@ pub mod shapes {
         super::schedules::admin_runs,
         super::schedules::preview,
         super::sse::events,
+        super::metrics::server_metrics,
+        super::metrics::node_metrics,
+        super::metrics::top,
         super::ws::ticket,
         super::ws::console,
         openapi_json,
@@ -993,6 +1033,7 @@ pub mod shapes {
         (name = "templates", description = "Templates, egg import and template repositories"),
         (name = "files", description = "A server's files: listing, editing, uploads, downloads, archives, search, SFTP details"),
         (name = "backups", description = "A server's backups: create, list, download, lock, verify, restore"),
+        (name = "metrics", description = "Resource and player history of servers and nodes; top consumers"),
         (name = "schedules", description = "Schedules (cron or interval, a chain of tasks) for a server or, admin-wide, for many; their runs"),
         (name = "audit", description = "The audit log"),
     )

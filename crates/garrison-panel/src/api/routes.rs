@@ -385,6 +385,9 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/schedules/preview", SignedIn),
     // Each event also needs server.read (and its own read permission) on its server.
     r("GET", "/events", SignedIn),
+    r("GET", "/servers/{id}/metrics", p(Permission::ServerRead)),
+    r("GET", "/nodes/{node}/metrics", p(Permission::AdminNodes)),
+    r("GET", "/admin/metrics/top", p(Permission::AdminNodes)),
     r("POST", "/servers/{id}/ws-ticket", p(Permission::ServerRead)),
     // Console messages: `command` needs control.console, `power` control.<action>.
     r("GET", "/servers/{id}/ws", p(Permission::ServerRead)),

@@ -561,6 +561,10 @@ pub async fn remove(
     crate::api::backups::delete_all(&state, &r.id).await;
     state.store.delete_server(&r.id).await?;
     state.hub.remove(&r.id);
+    state.history.forget(&r.id);
+    if let Err(e) = state.store.delete_metrics(r.id.as_str()).await {
+        tracing::warn!(server = %r.id, error = %e, "cannot delete a removed server's metrics");
+    }
     crate::audit::record(
         &state,
         &p,

@@ -235,6 +235,7 @@ async fn execute(
             error: Some("Garrison stopped during the run".into()),
         },
     };
+    crate::prometheus::schedule_outcome(ended.state.as_str());
     if let Err(e) = state
         .store
         .finish_run(

@@ -299,10 +299,16 @@ fn check_task(t: &Task) -> Result<(), (&'static str, String)> {
             }
         }
         TaskAction::WaitFor => match (&t.state, &t.console) {
-            (Some(_), Some(_)) | (None, None) => {
+            (Some(_), Some(_)) => {
+                return Err((
+                    "console",
+                    "a wait task waits for a state or a console pattern, not both".into(),
+                ));
+            }
+            (None, None) => {
                 return Err((
                     "state",
-                    "a wait task waits for either a state or a console pattern".into(),
+                    "a wait task needs a state or a console pattern to wait for".into(),
                 ));
             }
             (None, Some(pattern)) => {

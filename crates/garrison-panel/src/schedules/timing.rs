@@ -92,7 +92,7 @@ pub fn describe(trigger: &Trigger) -> String {
             expression,
             timezone,
         } => match parse_cron(expression) {
-            Ok(c) => format!("{} ({timezone})", c.describe()),
+            Ok(c) => format!("{} ({timezone})", c.describe().trim_end_matches('.')),
             Err(e) => e,
         },
     }

@@ -66,6 +66,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "schedules",
         sql: include_str!("../../migrations/0009_schedules.sql"),
     },
+    Migration {
+        version: 10,
+        name: "metrics",
+        sql: include_str!("../../migrations/0010_metrics.sql"),
+    },
 ];
 
 /// Arbitrary constant key for `pg_advisory_xact_lock` ("garrison" in ASCII, truncated).

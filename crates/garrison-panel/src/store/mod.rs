@@ -14,6 +14,7 @@
 mod access;
 mod audit;
 mod backups;
+mod metrics;
 mod migrate;
 mod schedules;
 mod servers;
@@ -26,6 +27,7 @@ mod users;
 pub use access::Subuser;
 pub use audit::{AuditEntry, AuditPage, AuditQuery, NewAudit};
 pub use backups::{BackupRecord, BackupState, BackupUsage};
+pub use metrics::{MetricPoint, MetricSample, RES_HOUR, RES_MINUTE, RES_RAW};
 pub use schedules::{
     Claim, RunCause, RunRecord, RunState, ScheduleRecord, ScheduleSpec, TaskOutcome, TaskState,
 };
