@@ -44,7 +44,9 @@ function freePort() {
 }
 
 export class Garrison {
-  constructor() {
+  /** @param {{ env?: Record<string, string> }} [options] `env`: extra variables for the garrison process. */
+  constructor(options = {}) {
+    this.env = options.env ?? {};
     this.child = null;
     this.base = null;
     this.listen = '127.0.0.1:0';
@@ -68,6 +70,7 @@ export class Garrison {
     env.GARRISON_SFTP_LISTEN = `127.0.0.1:${this.sftpPort}`;
     // E2E_WEB_DIR: test a UI build on disk instead of the one embedded in the binary.
     if (process.env.E2E_WEB_DIR) env.GARRISON_WEB_DIR = path.resolve(process.env.E2E_WEB_DIR);
+    Object.assign(env, this.env);
     const child = spawn(this.bin, ['serve', '--data-dir', this.dataDir, '--listen', this.listen], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -11,6 +11,7 @@ import { ADMIN_PASSWORD, Garrison } from './harness.mjs';
 import { fileManagerSteps } from './files.mjs';
 import { backupSteps } from './backups.mjs';
 import { scheduleSteps } from './schedules.mjs';
+import { metricSteps, SAMPLE_SECS } from './metrics.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.join(here, 'artifacts');
@@ -112,7 +113,8 @@ async function login(password) {
 }
 
 async function main() {
-  garrison = new Garrison();
+  // Samples every few seconds, for the metrics history (e2e/metrics.mjs).
+  garrison = new Garrison({ env: { GARRISON_METRICS_SAMPLE_SECS: SAMPLE_SECS } });
   const base = await garrison.start();
   console.log(`garrison at ${base} (binary ${garrison.bin})`);
   browser = await chromium.launch({
@@ -1393,6 +1395,9 @@ async function main() {
 
   // ---- Schedules: e2e/schedules.mjs (alone: `node e2e/schedules.mjs`) ----
   await scheduleSteps({ step, page, base, visible, waitText, shot, apiCall, T });
+
+  // ---- Metrics history: e2e/metrics.mjs (alone: `node e2e/metrics.mjs`) ----
+  await metricSteps({ step, page, base, visible, waitText, shot, apiCall, T });
 }
 
 let failed = false;

@@ -8,6 +8,7 @@ export type Route =
   | { page: 'admin-users' }
   | { page: 'admin-audit' }
   | { page: 'admin-templates' }
+  | { page: 'admin-node' }
   | { page: 'notfound' };
 
 export type ServerTab = 'console' | 'stats' | 'files' | 'backups' | 'schedules' | 'startup' | 'settings' | 'users' | 'activity';
@@ -25,6 +26,7 @@ export function parseRoute(pathname: string): Route {
     if (parts.length === 1 || (parts.length === 2 && parts[1] === 'users')) return { page: 'admin-users' };
     if (parts.length === 2 && parts[1] === 'audit') return { page: 'admin-audit' };
     if (parts.length === 2 && parts[1] === 'templates') return { page: 'admin-templates' };
+    if (parts.length === 2 && parts[1] === 'node') return { page: 'admin-node' };
   }
   if (parts[0] === 'servers' && parts.length >= 2) {
     if (parts[1] === 'new' && parts.length === 2) return { page: 'create' };
