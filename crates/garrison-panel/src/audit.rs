@@ -29,6 +29,8 @@ pub const VIA_SESSION: &str = "session";
 pub const VIA_TICKET: &str = "ticket";
 /// `via` for actions done over SFTP.
 pub const VIA_SFTP: &str = "sftp";
+/// `via` for actions a maintenance window took (stopping or starting its servers).
+pub const VIA_MAINTENANCE: &str = "maintenance";
 /// `via` for actions a schedule took (filed under the schedule's author).
 pub const VIA_SCHEDULE: &str = "schedule";
 

@@ -55,11 +55,26 @@ async fn handle(state: &AppState, ev: Event) {
         _ => {}
     }
     state.hub.publish(&ev);
+    hooks(state, &ev).await;
 }
 
-/// Events the panel raises itself (schedule runs) fan out like the node's.
+/// Alert rules and notification channels react to an event (after it is persisted).
+async fn hooks(state: &AppState, ev: &Event) {
+    if matches!(
+        ev,
+        Event::Status(_) | Event::Backup(_) | Event::Install(_) | Event::Schedule(_)
+    ) {
+        crate::alerts::engine::on_event(state, ev).await;
+        crate::notify::on_event(state, ev).await;
+    }
+}
+
+/// Events the panel raises itself (schedule runs) fan out like the node's, and reach
+/// alert rules and channels (in a task: the caller does not wait for them).
 pub fn publish(state: &AppState, ev: &Event) {
     state.hub.publish(ev);
+    let (state, ev) = (state.clone(), ev.clone());
+    tokio::spawn(async move { hooks(&state, &ev).await });
 }
 
 /// Start an install on the node with its outcome `running` in the store first, so a

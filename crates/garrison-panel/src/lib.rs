@@ -1,6 +1,7 @@
 //! The Garrison panel: HTTP API, auth, store, event fan-out. It talks to game servers
 //! only through `garrison_proto::Node`.
 
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -9,6 +10,7 @@ pub mod events;
 pub mod history;
 pub mod hub;
 pub mod json;
+pub mod notify;
 pub mod prometheus;
 pub mod ratelimit;
 pub mod schedules;
@@ -52,6 +54,8 @@ pub struct PanelConfig {
     /// Metrics history sampling and retention.
     pub history: history::HistorySettings,
     pub prometheus: PrometheusSettings,
+    pub alerts: alerts::engine::AlertSettings,
+    pub notifications: notify::NotifySettings,
 }
 
 pub use prometheus::PrometheusSettings;
@@ -119,6 +123,10 @@ pub struct AppState {
     pub scheduler: Arc<schedules::engine::Scheduler>,
     /// Every running server's latest stats and player count.
     pub history: Arc<history::Recorder>,
+    /// Open alerts and the conditions being timed.
+    pub alerts: Arc<alerts::engine::AlertEngine>,
+    /// Notification channels and their delivery queue.
+    pub notifier: Arc<notify::Notifier>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,9 +187,12 @@ impl Panel {
             .await
             .map_err(|e| PanelError::Settings(e.to_string()))?;
         let (scheduler, runs_done) = schedules::engine::Scheduler::new(config.schedules.clone());
+        let (notifier, jobs) = notify::Notifier::new(&config.notifications);
         let state = AppState {
             scheduler: Arc::new(scheduler),
             history: Arc::default(),
+            alerts: Arc::default(),
+            notifier: Arc::new(notifier),
             two_factor_required: Arc::new(std::sync::atomic::AtomicBool::new(two_factor_required)),
             store,
             node,
@@ -208,7 +219,12 @@ impl Panel {
             }
         }
         let scheduler = tokio::spawn(schedules::engine::run(state.clone(), runs_done));
-        let background = vec![tokio::spawn(history::run(state.clone()))];
+        state.notifier.reload(&state).await;
+        let background = vec![
+            tokio::spawn(history::run(state.clone())),
+            tokio::spawn(alerts::engine::run(state.clone())),
+            tokio::spawn(notify::run(state.clone(), jobs)),
+        ];
         Ok(Panel {
             state,
             shutdown_tx,

@@ -79,6 +79,11 @@ pub fn backup_outcome(op: &'static str, outcome: &'static str) {
         .increment(1);
 }
 
+/// An alert was raised.
+pub fn alert_fired(kind: &'static str) {
+    metrics::counter!("garrison_alerts_fired_total", "kind" => kind).increment(1);
+}
+
 /// A schedule run ended.
 pub fn schedule_outcome(outcome: &'static str) {
     metrics::counter!("garrison_schedule_runs_total", "outcome" => outcome).increment(1);

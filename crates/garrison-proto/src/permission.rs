@@ -90,6 +90,7 @@ permissions! {
     AdminSettings = "admin.settings", Admin, "Change panel-wide settings";
     AdminAudit = "admin.audit", Admin, "Read the panel-wide audit log";
     AdminSchedules = "admin.schedules", Admin, "Manage schedules that act on many servers";
+    AdminAlerts = "admin.alerts", Admin, "Manage alert rules, alerts, notification channels and maintenance windows";
 }
 
 impl Permission {

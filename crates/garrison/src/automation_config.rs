@@ -160,3 +160,114 @@ impl MetricsSettings {
         Ok(())
     }
 }
+
+/// The `[alerts]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAlerts {
+    /// Seconds between two evaluations of the rules (default 5).
+    eval_secs: Option<u64>,
+    /// Days resolved alerts and delivery logs are kept (default 30).
+    history_days: Option<u32>,
+}
+
+/// The `[notifications]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileNotifications {
+    /// Deliver to private and loopback addresses (a relay on the LAN). Default false.
+    allow_private: Option<bool>,
+    /// Attempts per delivery (default 5).
+    attempts: Option<u32>,
+    /// The first retry's delay in milliseconds, doubling after (default 1000).
+    first_backoff_ms: Option<u64>,
+    /// Seconds one attempt may take (default 10).
+    timeout_secs: Option<u64>,
+}
+
+pub const ALERT_ENV_KEYS: &[&str] = &[
+    "GARRISON_ALERTS_EVAL_SECS",
+    "GARRISON_NOTIFICATIONS_ALLOW_PRIVATE",
+    "GARRISON_NOTIFICATIONS_FIRST_BACKOFF_MS",
+];
+
+/// What `[alerts]` and `[notifications]` set.
+#[derive(Debug, Clone, Default)]
+pub struct AlertsConfig {
+    pub alerts: garrison_panel::alerts::engine::AlertSettings,
+    pub notifications: garrison_panel::notify::NotifySettings,
+}
+
+fn flag(v: &str) -> Result<bool> {
+    match v {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("expected true or false"),
+    }
+}
+
+impl AlertsConfig {
+    pub fn apply_alerts(&mut self, f: FileAlerts, src: &str) -> Result<()> {
+        if let Some(v) = f.eval_secs {
+            self.alerts.eval_every = std::time::Duration::from_secs(
+                secs_between(v, 1, 3600, "seconds")
+                    .with_context(|| format!("{src} `alerts.eval_secs`"))?,
+            );
+        }
+        if let Some(v) = f.history_days {
+            self.alerts.history_days =
+                history_days(v).with_context(|| format!("{src} `alerts.history_days`"))?;
+        }
+        Ok(())
+    }
+
+    pub fn apply_notifications(&mut self, f: FileNotifications, src: &str) -> Result<()> {
+        let n = &mut self.notifications;
+        if let Some(v) = f.allow_private {
+            n.allow_private = v;
+        }
+        if let Some(v) = f.attempts {
+            n.attempts = u32::try_from(secs_between(u64::from(v), 1, 20, "attempts")?)
+                .with_context(|| format!("{src} `notifications.attempts`"))?;
+        }
+        if let Some(v) = f.first_backoff_ms {
+            n.first_backoff = std::time::Duration::from_millis(
+                secs_between(v, 1, 600_000, "milliseconds")
+                    .with_context(|| format!("{src} `notifications.first_backoff_ms`"))?,
+            );
+        }
+        if let Some(v) = f.timeout_secs {
+            n.timeout = std::time::Duration::from_secs(
+                secs_between(v, 1, 300, "seconds")
+                    .with_context(|| format!("{src} `notifications.timeout_secs`"))?,
+            );
+        }
+        Ok(())
+    }
+
+    pub fn apply_env(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "GARRISON_ALERTS_EVAL_SECS" => {
+                self.alerts.eval_every = std::time::Duration::from_secs(secs_between(
+                    value.parse().context("not a number")?,
+                    1,
+                    3600,
+                    "seconds",
+                )?);
+            }
+            "GARRISON_NOTIFICATIONS_ALLOW_PRIVATE" => {
+                self.notifications.allow_private = flag(value)?;
+            }
+            "GARRISON_NOTIFICATIONS_FIRST_BACKOFF_MS" => {
+                self.notifications.first_backoff = std::time::Duration::from_millis(secs_between(
+                    value.parse().context("not a number")?,
+                    1,
+                    600_000,
+                    "milliseconds",
+                )?);
+            }
+            _ => bail!("unknown alerts setting {key}"),
+        }
+        Ok(())
+    }
+}

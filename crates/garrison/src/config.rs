@@ -33,6 +33,8 @@ struct FileConfig {
     backups: Option<crate::backup_config::FileBackups>,
     schedules: Option<crate::automation_config::FileSchedules>,
     metrics: Option<crate::automation_config::FileMetrics>,
+    alerts: Option<crate::automation_config::FileAlerts>,
+    notifications: Option<crate::automation_config::FileNotifications>,
 }
 
 /// The `[files]` table.
@@ -121,6 +123,8 @@ pub struct Config {
     pub schedules: garrison_panel::schedules::ScheduleSettings,
     /// Metrics history and the Prometheus endpoint.
     pub metrics: crate::automation_config::MetricsSettings,
+    /// Alert evaluation and notification delivery.
+    pub alerts: crate::automation_config::AlertsConfig,
 }
 
 /// Environment variables read as settings. Anything else starting with `GARRISON_`
@@ -201,6 +205,7 @@ impl Config {
             backups: Default::default(),
             schedules: Default::default(),
             metrics: Default::default(),
+            alerts: Default::default(),
             sftp: Some(SftpSettings {
                 server: garrison_sftp::SftpConfig::default(),
                 public_host: None,
@@ -297,6 +302,12 @@ impl Config {
         if let Some(f) = file.metrics {
             cfg.metrics.apply_file(f, &file_src)?;
         }
+        if let Some(f) = file.alerts {
+            cfg.alerts.apply_alerts(f, &file_src)?;
+        }
+        if let Some(f) = file.notifications {
+            cfg.alerts.apply_notifications(f, &file_src)?;
+        }
         if let (Some(f), Some(sftp)) = (file.sftp, cfg.sftp.as_mut()) {
             if let Some(v) = f.enabled {
                 sftp_enabled = v;
@@ -338,6 +349,10 @@ impl Config {
                 cfg.backups.apply_env(key, value).with_context(ctx)?;
                 continue;
             }
+            if crate::automation_config::ALERT_ENV_KEYS.contains(&key.as_str()) {
+                cfg.alerts.apply_env(key, value).with_context(ctx)?;
+                continue;
+            }
             if crate::automation_config::METRICS_ENV_KEYS.contains(&key.as_str()) {
                 cfg.metrics.apply_env(key, value).with_context(ctx)?;
                 continue;
@@ -349,11 +364,12 @@ impl Config {
             }
             if !ENV_KEYS.contains(&key.as_str()) {
                 bail!(
-                    "unknown environment variable {key}; settings are {}, {}, {}, {}",
+                    "unknown environment variable {key}; settings are {}, {}, {}, {}, {}",
                     ENV_KEYS.join(", "),
                     crate::backup_config::ENV_KEYS.join(", "),
                     crate::automation_config::ENV_KEYS.join(", "),
-                    crate::automation_config::METRICS_ENV_KEYS.join(", ")
+                    crate::automation_config::METRICS_ENV_KEYS.join(", "),
+                    crate::automation_config::ALERT_ENV_KEYS.join(", ")
                 );
             }
             match key.as_str() {

@@ -36,6 +36,8 @@ pub(crate) enum Command {
     IgnoreStop,
     SpawnChild,
     Players,
+    /// Keep one core busy for this many seconds (alert tests).
+    Burn(u64),
     Echo(String),
 }
 
@@ -54,6 +56,11 @@ pub(crate) fn parse_command(line: &str) -> Command {
         && let Ok(n) = n.trim().parse()
     {
         return Command::Flood(n);
+    }
+    if let Some(n) = trimmed.strip_prefix("burn ")
+        && let Ok(n) = n.trim().parse()
+    {
+        return Command::Burn(n);
     }
     Command::Echo(line.to_owned())
 }
@@ -177,6 +184,16 @@ pub fn run(args: DemoArgs) -> io::Result<i32> {
                 }
             }
             Command::Players => say(&mut out, "There are 0 players online")?,
+            Command::Burn(secs) => {
+                say(&mut out, &format!("Burning CPU for {secs} s"))?;
+                std::thread::spawn(move || {
+                    let end = std::time::Instant::now() + Duration::from_secs(secs);
+                    let mut x = 0u64;
+                    while std::time::Instant::now() < end {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                    }
+                });
+            }
             Command::Echo(text) => say(&mut out, &format!("> {text}"))?,
         }
     }
@@ -214,6 +231,7 @@ mod tests {
         assert_eq!(parse_command("spawn-child"), Command::SpawnChild);
         assert_eq!(parse_command("players"), Command::Players);
         assert_eq!(parse_command("say hi"), Command::Echo("say hi".into()));
+        assert_eq!(parse_command("burn 5"), Command::Burn(5));
         assert_eq!(parse_command(""), Command::Echo(String::new()));
     }
 

@@ -212,6 +212,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
             schedules: cfg.schedules.clone(),
             history: cfg.metrics.history.clone(),
             prometheus: cfg.metrics.prometheus.clone(),
+            alerts: cfg.alerts.alerts.clone(),
+            notifications: cfg.alerts.notifications.clone(),
         };
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(

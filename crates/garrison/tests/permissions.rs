@@ -147,7 +147,19 @@ fn sample(method: &str, path: &str) -> Option<Value> {
             Value::Null
         }
         (_, "/servers/{id}/ws") => return None,
-        (_, "/events") => return None, // an endless stream: tests/events.rs // WebSocket: tested on its own below
+        (_, "/events") => return None, // an endless stream: tests/events.rs
+        // Alerts: bodies refused after the check (422), or ids that do not exist (404).
+        ("POST", "/alerts/resolve") => json!({"ids": []}),
+        ("POST", "/alerts/rules") | ("PUT", "/alerts/rules/{rule}") => {
+            json!({"name": "", "kind": "cpu"})
+        }
+        ("POST", "/admin/channels") | ("PUT", "/admin/channels/{channel}") => {
+            json!({"name": "", "channel": {"kind": "slack", "url": "x"}, "events": []})
+        }
+        ("POST", "/admin/maintenance") | ("PUT", "/admin/maintenance/{window}") => {
+            json!({"name": "", "cron": "x", "duration_secs": 1})
+        }
+        ("POST", "/alerts/{alert}/resolve" | "/admin/channels/{channel}/test") => Value::Null, // WebSocket: tested on its own below
         // Read-only; no query: the first page of the log, the counts, the health report.
         ("GET", "/servers/{id}/activity" | "/admin/audit" | "/admin/stats" | "/admin/health") => {
             Value::Null
@@ -303,6 +315,10 @@ async fn every_route_and_caller() {
                 .replace("{backup}", "no-such-backup")
                 .replace("{schedule}", "no-such-schedule")
                 .replace("{node}", "local")
+                .replace("{alert}", "no-such-alert")
+                .replace("{rule}", "no-such-rule")
+                .replace("{channel}", "no-such-channel")
+                .replace("{window}", "no-such-window")
         );
         for (caller, key) in &s.keys {
             let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
@@ -324,6 +340,10 @@ async fn every_route_and_caller() {
                 || route.path.contains("{upload}")
                 || route.path.contains("{backup}")
                 || route.path.contains("{schedule}")
+                || route.path.contains("{alert}")
+                || route.path.contains("{rule}")
+                || route.path.contains("{channel}")
+                || route.path.contains("{window}")
                 || route.path.starts_with("/account/api-keys/")
                 || route.path.starts_with("/account/sessions/")
                 || route.path.starts_with("/account/ssh-keys/");

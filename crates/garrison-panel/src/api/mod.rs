@@ -2,11 +2,14 @@
 
 pub mod account;
 pub mod admin;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod backups;
+pub mod channels;
 pub mod files;
 pub mod health;
+pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod registration;
@@ -238,6 +241,45 @@ pub fn router(state: AppState) -> Router {
         .route("/servers/{id}/metrics", get(metrics::server_metrics))
         .route("/nodes/{node}/metrics", get(metrics::node_metrics))
         .route("/admin/metrics/top", get(metrics::top))
+        .route("/alerts", get(alerts::list))
+        .route("/alerts/stats", get(alerts::stats))
+        .route("/alerts/resolve", post(alerts::resolve_many))
+        .route("/alerts/{alert}/resolve", post(alerts::resolve_one))
+        .route(
+            "/alerts/rules",
+            get(alerts::list_rules).post(alerts::create_rule),
+        )
+        .route(
+            "/alerts/rules/{rule}",
+            get(alerts::get_rule)
+                .put(alerts::replace_rule)
+                .delete(alerts::delete_rule),
+        )
+        .route("/servers/{id}/alerts", get(alerts::server_alerts))
+        .route(
+            "/admin/channels",
+            get(channels::list).post(channels::create),
+        )
+        .route(
+            "/admin/channels/{channel}",
+            get(channels::get)
+                .put(channels::replace)
+                .delete(channels::remove),
+        )
+        .route("/admin/channels/{channel}/test", post(channels::test))
+        .route(
+            "/admin/channels/{channel}/deliveries",
+            get(channels::deliveries),
+        )
+        .route(
+            "/admin/maintenance",
+            get(maintenance::list).post(maintenance::create),
+        )
+        .route(
+            "/admin/maintenance/{window}",
+            axum::routing::put(maintenance::replace).delete(maintenance::remove),
+        )
+        .route("/servers/{id}/maintenance", get(maintenance::for_server))
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) })

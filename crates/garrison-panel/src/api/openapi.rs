@@ -824,6 +824,127 @@ pub mod shapes {
     }
 
     #[derive(ToSchema)]
+    pub struct Alert {
+        id: String,
+        rule_id: String,
+        kind: crate::alerts::AlertKind,
+        /// A server id, or `node:<name>`.
+        target: String,
+        server_id: Option<String>,
+        /// `firing` or `resolved`.
+        state: String,
+        /// `info`, `warning` or `critical`.
+        severity: String,
+        title: String,
+        message: String,
+        value: Option<f64>,
+        /// Raised in a maintenance window: not notified.
+        muted: bool,
+        fired_at: i64,
+        resolved_at: Option<i64>,
+        /// `auto` or the id of the user who resolved it.
+        resolved_by: Option<String>,
+        notified_at: Option<i64>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct AlertPage {
+        alerts: Vec<Alert>,
+        next: Option<i64>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct AlertStats {
+        firing: i64,
+        #[schema(value_type = Object)]
+        by_severity: std::collections::HashMap<String, i64>,
+        #[schema(value_type = Object)]
+        by_kind: std::collections::HashMap<String, i64>,
+        resolved_24h: i64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct Resolved {
+        resolved: u64,
+        ids: Vec<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct AlertRule {
+        id: String,
+        name: String,
+        kind: crate::alerts::AlertKind,
+        server_id: Option<String>,
+        params: crate::alerts::RuleParams,
+        severity: String,
+        enabled: bool,
+        throttle_secs: u64,
+        created_at: i64,
+        updated_at: i64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct NotificationChannel {
+        id: String,
+        name: String,
+        /// The channel's settings (`kind` and its fields) with `has_secret` /
+        /// `has_password` instead of the secrets.
+        #[schema(value_type = Object)]
+        channel: serde_json::Value,
+        events: Vec<String>,
+        servers: Vec<String>,
+        enabled: bool,
+        created_at: i64,
+        updated_at: i64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct Attempt {
+        at: i64,
+        duration_ms: u64,
+        /// HTTP status or SMTP reply code.
+        status: Option<u16>,
+        error: Option<String>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct Delivery {
+        id: String,
+        ok: bool,
+        attempts: Vec<Attempt>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct DeliveryLog {
+        id: String,
+        channel_id: String,
+        event: String,
+        title: String,
+        ok: bool,
+        attempts: Vec<Attempt>,
+        created_at: i64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct MaintenanceWindow {
+        id: String,
+        server_id: Option<String>,
+        name: String,
+        cron: String,
+        timezone: String,
+        duration_secs: u64,
+        stop_at_start: bool,
+        start_at_end: bool,
+        enabled: bool,
+        /// Open now.
+        open: bool,
+        open_since: Option<i64>,
+        next_start: Option<i64>,
+        created_at: i64,
+        updated_at: i64,
+    }
+
+    #[derive(ToSchema)]
     pub struct RestoreStarted {
         restore: RestoreStatus,
     }
@@ -1017,6 +1138,28 @@ pub mod shapes {
         super::metrics::server_metrics,
         super::metrics::node_metrics,
         super::metrics::top,
+        super::alerts::list,
+        super::alerts::stats,
+        super::alerts::resolve_many,
+        super::alerts::resolve_one,
+        super::alerts::list_rules,
+        super::alerts::create_rule,
+        super::alerts::get_rule,
+        super::alerts::replace_rule,
+        super::alerts::delete_rule,
+        super::alerts::server_alerts,
+        super::channels::list,
+        super::channels::create,
+        super::channels::get,
+        super::channels::replace,
+        super::channels::remove,
+        super::channels::test,
+        super::channels::deliveries,
+        super::maintenance::list,
+        super::maintenance::create,
+        super::maintenance::replace,
+        super::maintenance::remove,
+        super::maintenance::for_server,
         super::ws::ticket,
         super::ws::console,
         openapi_json,
@@ -1033,6 +1176,7 @@ pub mod shapes {
         (name = "templates", description = "Templates, egg import and template repositories"),
         (name = "files", description = "A server's files: listing, editing, uploads, downloads, archives, search, SFTP details"),
         (name = "backups", description = "A server's backups: create, list, download, lock, verify, restore"),
+        (name = "alerts", description = "Alert rules and alerts, notification channels and their deliveries, maintenance windows"),
         (name = "metrics", description = "Resource and player history of servers and nodes; top consumers"),
         (name = "schedules", description = "Schedules (cron or interval, a chain of tasks) for a server or, admin-wide, for many; their runs"),
         (name = "audit", description = "The audit log"),

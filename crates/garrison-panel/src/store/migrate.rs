@@ -71,6 +71,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "metrics",
         sql: include_str!("../../migrations/0010_metrics.sql"),
     },
+    Migration {
+        version: 11,
+        name: "alerts",
+        sql: include_str!("../../migrations/0011_alerts.sql"),
+    },
 ];
 
 /// Arbitrary constant key for `pg_advisory_xact_lock` ("garrison" in ASCII, truncated).

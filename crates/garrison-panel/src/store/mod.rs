@@ -12,6 +12,7 @@
 //! two deferred transactions upgrading their read locks).
 
 mod access;
+mod alerts;
 mod audit;
 mod backups;
 mod metrics;
@@ -25,6 +26,10 @@ mod two_factor;
 mod users;
 
 pub use access::Subuser;
+pub use alerts::{
+    AlertQuery, AlertRecord, AlertRule, AlertState, ChannelRecord, ChannelSpec, DeliveryRecord,
+    MaintenanceWindow, NewAlert, RuleSpec, WindowSpec,
+};
 pub use audit::{AuditEntry, AuditPage, AuditQuery, NewAudit};
 pub use backups::{BackupRecord, BackupState, BackupUsage};
 pub use metrics::{MetricPoint, MetricSample, RES_HOUR, RES_MINUTE, RES_RAW};
