@@ -12,6 +12,8 @@ import { fileManagerSteps } from './files.mjs';
 import { backupSteps } from './backups.mjs';
 import { scheduleSteps } from './schedules.mjs';
 import { metricSteps, SAMPLE_SECS } from './metrics.mjs';
+import { alertSteps, ALERT_ENV } from './alerts.mjs';
+import { playerSteps } from './players.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.join(here, 'artifacts');
@@ -113,8 +115,9 @@ async function login(password) {
 }
 
 async function main() {
-  // Samples every few seconds, for the metrics history (e2e/metrics.mjs).
-  garrison = new Garrison({ env: { GARRISON_METRICS_SAMPLE_SECS: SAMPLE_SECS } });
+  // Samples every few seconds, for the metrics history (e2e/metrics.mjs); local
+  // webhooks and quick alert evaluation for e2e/alerts.mjs.
+  garrison = new Garrison({ env: { GARRISON_METRICS_SAMPLE_SECS: SAMPLE_SECS, ...ALERT_ENV } });
   const base = await garrison.start();
   console.log(`garrison at ${base} (binary ${garrison.bin})`);
   browser = await chromium.launch({
@@ -1398,6 +1401,12 @@ async function main() {
 
   // ---- Metrics history: e2e/metrics.mjs (alone: `node e2e/metrics.mjs`) ----
   await metricSteps({ step, page, base, visible, waitText, shot, apiCall, T });
+
+  // ---- Alerts and notifications: e2e/alerts.mjs (alone: `node e2e/alerts.mjs`) ----
+  await alertSteps({ step, page, base, visible, waitText, shot, apiCall, T });
+
+  // ---- Players tab: e2e/players.mjs (alone: `node e2e/players.mjs`) ----
+  await playerSteps({ step, page, base, visible, waitText, shot, apiCall, T });
 }
 
 let failed = false;

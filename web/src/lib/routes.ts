@@ -9,10 +9,12 @@ export type Route =
   | { page: 'admin-audit' }
   | { page: 'admin-templates' }
   | { page: 'admin-node' }
+  | { page: 'admin-alerts' }
+  | { page: 'admin-channels' }
   | { page: 'notfound' };
 
-export type ServerTab = 'console' | 'stats' | 'files' | 'backups' | 'schedules' | 'startup' | 'settings' | 'users' | 'activity';
-export const SERVER_TABS: ServerTab[] = ['console', 'stats', 'files', 'backups', 'schedules', 'startup', 'settings', 'users', 'activity'];
+export type ServerTab = 'console' | 'stats' | 'files' | 'backups' | 'schedules' | 'players' | 'startup' | 'settings' | 'users' | 'activity';
+export const SERVER_TABS: ServerTab[] = ['console', 'stats', 'files', 'backups', 'schedules', 'players', 'startup', 'settings', 'users', 'activity'];
 
 export function parseRoute(pathname: string): Route {
   const parts = pathname.split('/').filter(Boolean).map(decodeURIComponent);
@@ -27,6 +29,8 @@ export function parseRoute(pathname: string): Route {
     if (parts.length === 2 && parts[1] === 'audit') return { page: 'admin-audit' };
     if (parts.length === 2 && parts[1] === 'templates') return { page: 'admin-templates' };
     if (parts.length === 2 && parts[1] === 'node') return { page: 'admin-node' };
+    if (parts.length === 2 && parts[1] === 'alerts') return { page: 'admin-alerts' };
+    if (parts.length === 2 && parts[1] === 'notifications') return { page: 'admin-channels' };
   }
   if (parts[0] === 'servers' && parts.length >= 2) {
     if (parts[1] === 'new' && parts.length === 2) return { page: 'create' };

@@ -1,0 +1,309 @@
+// Browser tests of alerts and notifications: a webhook channel to a listener of the
+// test's own (Send test, the signature header, the delivery log), the rules editor (a
+// field error under the threshold, a `crashed` rule), a demo server that crashes and the
+// alert it raises (Open, the listener gets `alert.firing`), resolved in the UI one by one
+// and selected, then under Resolved "by you"; the rule deleted with a confirm.
+// `run.mjs` calls `alertSteps` with its page (signed in as the admin; its garrison runs
+// with ALERT_ENV); `node e2e/alerts.mjs` runs them alone against a garrison of their own.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What the garrison under test needs: local webhooks allowed, quick retries and evaluation. */
+export const ALERT_ENV = {
+  GARRISON_NOTIFICATIONS_ALLOW_PRIVATE: 'true',
+  GARRISON_NOTIFICATIONS_FIRST_BACKOFF_MS: '50',
+  GARRISON_ALERTS_EVAL_SECS: '1',
+};
+
+/** An HTTP listener on 127.0.0.1 that records every request (method, headers, JSON body). */
+export async function startListener() {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let json = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = null;
+      }
+      requests.push({ method: req.method, url: req.url, headers: req.headers, text, json });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return { url: `http://127.0.0.1:${port}/hook`, requests, close: () => new Promise((r) => server.close(r)) };
+}
+
+/**
+ * @param {object} t
+ * @param {(name: string, fn: () => Promise<void>) => Promise<void>} t.step
+ * @param {import('playwright-core').Page} t.page
+ * @param {string} t.base
+ * @param {(sel: string, timeout?: number) => Promise<void>} t.visible
+ * @param {(sel: string, text: string, timeout?: number) => Promise<void>} t.waitText
+ * @param {(name: string) => Promise<void>} t.shot
+ * @param {(method: string, url: string, body?: unknown) => Promise<{status: number, json: any, text: string}>} t.apiCall
+ * @param {number} t.T
+ */
+export async function alertSteps(t) {
+  const { step, page, base, visible, waitText, shot, apiCall, T } = t;
+  const tid = (id) => `[data-testid="${id}"]`;
+  const until = async (what, fn, timeout = T) => {
+    const end = Date.now() + timeout;
+    for (;;) {
+      const v = await fn();
+      if (v) return v;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await page.waitForTimeout(200);
+    }
+  };
+  const listener = await startListener();
+  const events = (name) => listener.requests.filter((r) => r.headers['x-garrison-event'] === name);
+  let serverId;
+  const state = async () => (await apiCall('GET', `/api/servers/${serverId}`)).json?.state;
+
+  try {
+    await step('alerts: add a signed webhook channel to a local listener, subscribed to alerts and crashes', async () => {
+      await page.goto(base + '/admin/users');
+      await visible(tid('admin-notifications-link'));
+      await page.click(tid('admin-notifications-link'));
+      await page.waitForURL(/\/admin\/notifications$/);
+      await visible(tid('channels-empty'));
+      await page.click(tid('channel-create'));
+      await visible(tid('channel-editor'));
+      // Checked before sending: no name, no URL.
+      await page.click(tid('channel-save'));
+      await visible(tid('error-name'));
+      await visible(tid('error-channel.url'));
+      // The kind switch shows that kind's fields.
+      await page.check(tid('channel-kind-email'));
+      await visible(tid('channel-host'));
+      if (await page.locator(tid('channel-url')).count()) throw new Error('the email form shows a URL input');
+      await page.check(tid('channel-kind-webhook'));
+      await page.fill(tid('channel-name'), 'Local hook');
+      await page.fill(tid('channel-url'), listener.url);
+      await page.fill(tid('channel-secret'), 'shared secret');
+      // Alerts are on by default; add server.crashed only.
+      if (!(await page.isChecked(tid('event-group-alert')))) throw new Error('alerts are not subscribed by default');
+      await page.check(tid('event-server.crashed'));
+      const indeterminate = await page.locator(tid('event-group-server')).evaluate((el) => el.indeterminate);
+      if (!indeterminate) throw new Error('the server group toggle is not shown as partly on');
+      await shot('alerts-channel-editor');
+      await page.click(tid('channel-save'));
+      await visible(tid('channel-row'));
+      await waitText(tid('channel-events-text'), 'Alerts, Servers: Crashed');
+      await visible(tid('channel-signed'));
+      const list = await apiCall('GET', '/api/admin/channels');
+      const c = list.json?.[0];
+      if (JSON.stringify(c?.events) !== JSON.stringify(['alert', 'server.crashed'])) throw new Error(`events stored as ${JSON.stringify(c?.events)}`);
+      if (c.channel.secret !== undefined || c.channel.has_secret !== true) throw new Error(`channel shown as ${JSON.stringify(c.channel)}`);
+    });
+
+    await step('alerts: Send test shows the attempt, the listener gets a signed POST, the log lists it', async () => {
+      await page.click(tid('channel-test'));
+      await visible(`${tid('channel-test-result')}[data-ok="true"]`);
+      await waitText(tid('test-attempts'), 'HTTP 200');
+      const got = await until('the test POST at the listener', async () => events('test')[0]);
+      if (got.method !== 'POST') throw new Error(`the listener got ${got.method}`);
+      if (!/^sha256=[0-9a-f]{64}$/.test(got.headers['x-garrison-signature'] ?? '')) throw new Error(`signature header ${got.headers['x-garrison-signature']}`);
+      await page.click(tid('channel-log'));
+      await visible(`${tid('delivery-row')}[data-event="test"][data-ok="true"]`);
+      await shot('alerts-channel-test');
+      // Editing shows the secret as set, kept when left empty.
+      await page.click(tid('channel-edit'));
+      await visible(tid('channel-editor'));
+      const ph = await page.getAttribute(tid('channel-secret'), 'placeholder');
+      if (ph !== 'set — leave empty to keep') throw new Error(`secret placeholder ${JSON.stringify(ph)}`);
+      await page.click(tid('channel-save'));
+      await page.locator(tid('channel-editor')).waitFor({ state: 'detached', timeout: T });
+      await visible(tid('channel-signed'));
+    });
+
+    await step('alerts: the rules editor shows a bad threshold under its input, then makes a crashed rule', async () => {
+      await page.click(tid('admin-alerts-link'));
+      await page.waitForURL(/\/admin\/alerts$/);
+      await visible(tid('alerts-empty'));
+      await visible(tid('rules-empty'));
+      await page.click(tid('rule-create'));
+      await visible(tid('rule-editor'));
+      await page.fill(tid('rule-name'), 'Hot CPU');
+      await page.selectOption(tid('rule-kind'), 'cpu');
+      if ((await page.inputValue(tid('rule-param-threshold'))) !== '90') throw new Error('no default threshold');
+      if ((await page.inputValue(tid('rule-param-duration_secs'))) !== '300') throw new Error('no default duration');
+      await page.fill(tid('rule-param-threshold'), '20000');
+      await page.click(tid('rule-save'));
+      await waitText(tid('error-params.threshold'), '10000');
+      if ((await page.getAttribute(tid('rule-param-threshold'), 'aria-invalid')) !== 'true') throw new Error('threshold not marked invalid');
+      await shot('alerts-rule-error');
+      // Crashed takes no parameters.
+      await page.selectOption(tid('rule-kind'), 'crashed');
+      await visible(tid('rule-no-params'));
+      if (await page.locator(tid('rule-param-threshold')).count()) throw new Error('crashed shows a threshold');
+      await page.fill(tid('rule-name'), 'Crashed');
+      await page.selectOption(tid('rule-severity'), 'critical');
+      await page.click(tid('rule-save'));
+      await visible(`${tid('rule-row')}[data-kind="crashed"]`);
+      const rules = await apiCall('GET', '/api/alerts/rules');
+      if (rules.json?.length !== 1 || rules.json[0].kind !== 'crashed' || rules.json[0].severity !== 'critical' || rules.json[0].server_id !== null)
+        throw new Error(`rules ${rules.text}`);
+    });
+
+    await step('alerts: a demo server crashes, the alert shows under Open and the listener gets alert.firing', async () => {
+      const made = await apiCall('POST', '/api/servers', { name: 'Alerts demo', template: 'demo', restart: { enabled: false } });
+      if (made.status !== 201) throw new Error(`POST /api/servers answered ${made.status}: ${made.text}`);
+      serverId = made.json.id;
+      await until('the install to end', async () => (await state()) !== 'installing', 40_000);
+      const crash = async () => {
+        const r = await apiCall('POST', `/api/servers/${serverId}/power`, { action: 'start' });
+        if (r.status >= 300) throw new Error(`start answered ${r.status}: ${r.text}`);
+        await until('the server to run', async () => (await state()) === 'running', 30_000);
+        const c = await apiCall('POST', `/api/servers/${serverId}/command`, { command: 'crash' });
+        if (c.status >= 300) throw new Error(`crash answered ${c.status}: ${c.text}`);
+        await until('the server to crash', async () => ['crashed', 'offline'].includes(await state()), 30_000);
+      };
+      await crash();
+      await visible(`${tid('alert-row')}[data-kind="crashed"][data-server="${serverId}"]`, 30_000);
+      await waitText(tid('alert-target'), 'Alerts demo');
+      await waitText(tid('alert-severity'), 'Critical');
+      await waitText(tid('stat-firing'), '1');
+      await waitText(tid('stat-critical'), '1');
+      const firing = await until('alert.firing at the listener', async () => events('alert.firing')[0], 30_000);
+      if (!firing.headers['x-garrison-signature']) throw new Error('alert.firing is not signed');
+      await until('server.crashed at the listener', async () => events('server.crashed')[0], 30_000);
+      await shot('alerts-open');
+      t.crash = crash;
+    });
+
+    await step('alerts: resolve it in the UI; it shows under Resolved, by you', async () => {
+      await page.click(tid('alert-resolve'));
+      await visible(tid('alerts-empty'));
+      await waitText(tid('stat-firing'), '0');
+      await page.click(tid('alerts-tab-resolved'));
+      await visible(`${tid('alert-row')}[data-state="resolved"]`);
+      await waitText(tid('alert-resolved-by'), 'by you');
+      await waitText(tid('stat-resolved'), '1');
+      await shot('alerts-resolved');
+    });
+
+    await step('alerts: a second crash raises a new alert, resolved by selecting it', async () => {
+      await page.click(tid('alerts-tab-open'));
+      await visible(tid('alerts-empty'));
+      await t.crash();
+      await visible(`${tid('alert-row')}[data-kind="crashed"]`, 30_000);
+      if (!(await page.isDisabled(tid('alerts-resolve-selected')))) throw new Error('Resolve selected is enabled with nothing selected');
+      await page.check(tid('alert-select'));
+      await page.click(tid('alerts-resolve-selected'));
+      await visible(tid('alerts-empty'));
+      const r = await apiCall('GET', '/api/alerts?state=resolved');
+      if (r.json?.alerts?.length !== 2) throw new Error(`resolved alerts: ${r.text}`);
+      const me = (await apiCall('GET', '/api/account')).json.id;
+      if (!r.json.alerts.every((a) => a.resolved_by === me)) throw new Error(`resolved_by ${r.json.alerts.map((a) => a.resolved_by)}`);
+    });
+
+    await step('alerts: delete the rule with a confirm', async () => {
+      await page.click(tid('rule-delete'));
+      await visible(tid('rule-delete-dialog'));
+      await page.click(tid('rule-delete-dialog-confirm'));
+      await visible(tid('rules-empty'));
+      const rules = await apiCall('GET', '/api/alerts/rules');
+      if (rules.json?.length !== 0) throw new Error(`rules left: ${rules.text}`);
+    });
+  } finally {
+    await listener.close();
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { chromium } = await import('playwright-core');
+  const { ADMIN_PASSWORD, Garrison } = await import('./harness.mjs');
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const ARTIFACTS = path.join(here, 'artifacts', 'alerts');
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const T = 20_000;
+  const problems = [];
+  let passed = 0;
+  let failed = false;
+  let page;
+  const garrison = new Garrison({ env: ALERT_ENV });
+  let browser;
+  const shot = async (name) => page?.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const step = async (name, fn) => {
+    const started = Date.now();
+    try {
+      await fn();
+      if (problems.length) throw new Error(problems.splice(0).join('\n'));
+      passed++;
+      console.log(`  ok    ${name} (${Date.now() - started} ms)`);
+    } catch (err) {
+      console.log(`  FAIL  ${name}\n${String(err?.stack ?? err).replace(/^/gm, '        ')}`);
+      await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => {});
+      throw err;
+    }
+  };
+  try {
+    const base = await garrison.start();
+    console.log(`garrison at ${base}`);
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light', timezoneId: 'America/New_York' });
+    page = await context.newPage();
+    const origin = new URL(base).host;
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of (401|409|422)/.test(m.text())) console.log(`  [browser] ${m.text()}`);
+    });
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (!['data:', 'blob:'].includes(u.protocol) && u.host !== origin) problems.push(`request to another host: ${r.url()}`);
+    });
+    const tid = (id) => `[data-testid="${id}"]`;
+    const visible = (sel, timeout = T) => page.locator(sel).first().waitFor({ state: 'visible', timeout });
+    const waitText = (sel, expected, timeout = T) =>
+      page.waitForFunction(([s, e]) => document.querySelector(s)?.textContent?.includes(e), [sel, expected], { timeout, polling: 100 });
+    const apiCall = (method, url, body) =>
+      page.evaluate(
+        async ([m, u, b]) => {
+          const csrf = (document.cookie.match(/garrison_csrf=([^;]+)/) || [])[1] || '';
+          const r = await fetch(u, { method: m, headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: b === null ? undefined : JSON.stringify(b) });
+          const text = await r.text();
+          let json = null;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = null;
+          }
+          return { status: r.status, json, text };
+        },
+        [method, url, body ?? null],
+      );
+    await step('log in', async () => {
+      await page.goto(base + '/');
+      await visible(tid('login-form'));
+      await page.fill(tid('login-username'), 'admin');
+      await page.fill(tid('login-password'), ADMIN_PASSWORD);
+      await page.click(tid('login-submit'));
+      await visible(tid('dashboard-empty'));
+    });
+    await alertSteps({ step, page, base, visible, waitText, shot, apiCall, T });
+  } catch (err) {
+    failed = true;
+    if (!passed) console.error(err);
+    fs.writeFileSync(path.join(ARTIFACTS, 'garrison.log'), garrison.log.join('\n'));
+  } finally {
+    await browser?.close().catch(() => {});
+    await garrison.dispose().catch((e) => console.error(e));
+  }
+  console.log(`\n${passed} passed${failed ? ', 1 failed' : ''}; screenshots in ${ARTIFACTS}`);
+  process.exit(failed ? 1 : 0);
+}
