@@ -203,6 +203,8 @@ pub fn import(bytes: &[u8]) -> Result<Imported, EggError> {
         prompts: Vec::new(),
         file_deny: Vec::new(),
         backup: Default::default(),
+        query: None,
+        players: None,
     };
     let report = ImportReport {
         format,

@@ -34,6 +34,7 @@ pub async fn pump(
 async fn handle(state: &AppState, ev: Event) {
     match &ev {
         Event::Stats(s) => state.history.stats(&s.server, &s.stats),
+        Event::Console(c) => crate::players::on_console(state, c).await,
         Event::Status(s) => {
             if matches!(s.state, ServerState::Offline | ServerState::Crashed) {
                 state.history.forget(&s.server);
@@ -41,6 +42,7 @@ async fn handle(state: &AppState, ev: Event) {
             if let Err(e) = state.store.record_transition(s).await {
                 tracing::error!(server = %s.server, error = %e, "could not persist a state change");
             }
+            crate::players::on_status(state, s).await;
         }
         Event::Install(i) => {
             if let Err(e) = record_install(state, i).await {

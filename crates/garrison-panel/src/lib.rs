@@ -11,6 +11,7 @@ pub mod history;
 pub mod hub;
 pub mod json;
 pub mod notify;
+pub mod players;
 pub mod prometheus;
 pub mod ratelimit;
 pub mod schedules;
@@ -56,6 +57,7 @@ pub struct PanelConfig {
     pub prometheus: PrometheusSettings,
     pub alerts: alerts::engine::AlertSettings,
     pub notifications: notify::NotifySettings,
+    pub players: players::PlayerSettings,
 }
 
 pub use prometheus::PrometheusSettings;
@@ -127,6 +129,8 @@ pub struct AppState {
     pub alerts: Arc<alerts::engine::AlertEngine>,
     /// Notification channels and their delivery queue.
     pub notifier: Arc<notify::Notifier>,
+    /// Who plays on each running server (console trackers, query answers).
+    pub players: Arc<players::Players>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +197,7 @@ impl Panel {
             history: Arc::default(),
             alerts: Arc::default(),
             notifier: Arc::new(notifier),
+            players: Arc::default(),
             two_factor_required: Arc::new(std::sync::atomic::AtomicBool::new(two_factor_required)),
             store,
             node,
@@ -224,6 +229,7 @@ impl Panel {
             tokio::spawn(history::run(state.clone())),
             tokio::spawn(alerts::engine::run(state.clone())),
             tokio::spawn(notify::run(state.clone(), jobs)),
+            tokio::spawn(players::run(state.clone())),
         ];
         Ok(Panel {
             state,

@@ -89,11 +89,12 @@ pub fn schedule_outcome(outcome: &'static str) {
     metrics::counter!("garrison_schedule_runs_total", "outcome" => outcome).increment(1);
 }
 
-/// A per-server gauge: name, help, and its value from the server's latest sample.
+/// A per-server gauge: name, help, and its value from the server's latest sample and
+/// player count.
 type Gauge = (
     &'static str,
     &'static str,
-    fn(&crate::history::Latest) -> Option<f64>,
+    fn(&crate::history::Latest, Option<u32>) -> Option<f64>,
 );
 
 fn label(v: &str) -> String {
@@ -181,22 +182,22 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
         (
             "garrison_server_cpu_percent",
             "CPU use, percent of one core.",
-            |l| Some(l.stats.cpu_percent),
+            |l, _| Some(l.stats.cpu_percent),
         ),
         (
             "garrison_server_memory_bytes",
             "Resident memory of the server's processes.",
-            |l| Some(l.stats.memory_bytes as f64),
+            |l, _| Some(l.stats.memory_bytes as f64),
         ),
         (
             "garrison_server_disk_bytes",
             "Bytes in the server's directory.",
-            |l| Some(l.stats.disk_bytes as f64),
+            |l, _| Some(l.stats.disk_bytes as f64),
         ),
         (
             "garrison_server_players",
             "Players online (servers with a query or console patterns).",
-            |l| l.players.map(f64::from),
+            |_, p| p.map(f64::from),
         ),
     ];
     let latest: Vec<_> = servers
@@ -206,7 +207,7 @@ async fn render(state: &AppState) -> Result<String, ApiError> {
     for (name, help, value) in gauges {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for (r, l) in &latest {
-            if let Some(v) = value(l) {
+            if let Some(v) = value(l, state.players.count(&r.id)) {
                 let _ = writeln!(
                     out,
                     "{name}{{server=\"{}\",name=\"{}\"}} {v}",

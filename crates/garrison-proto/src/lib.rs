@@ -39,8 +39,9 @@ pub use spec::{RestartPolicy, RunSpec, StopMethod, StopSignal};
 pub use state::{HostStats, PowerAction, ServerState, Stats, TransitionError};
 pub use template::RenderError;
 pub use template::{
-    DonePattern, PortProtocol, PortSpec, PromptPattern, Requirements, Rules, Runtimes, Startup,
-    Template, TemplateVariable, VariableType, render, render_shell, shell_quote,
+    DonePattern, PlayerPatterns, PortProtocol, PortSpec, PromptPattern, QueryConfig, QueryProtocol,
+    Requirements, Rules, Runtimes, Startup, Template, TemplateVariable, VariableType, render,
+    render_shell, shell_quote,
 };
 
 /// Milliseconds since the unix epoch; every timestamp on the wire uses this.

@@ -52,6 +52,42 @@ pub struct Template {
     /// resume), so the archive holds a consistent world.
     #[serde(default, skip_serializing_if = "crate::backup::BackupHooks::is_empty")]
     pub backup: crate::backup::BackupHooks,
+    /// How the panel asks the running game how many players it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<QueryConfig>,
+    /// Console lines that say a player joined or left (regexes with a `name` group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub players: Option<PlayerPatterns>,
+}
+
+/// A game's query protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueryProtocol {
+    /// Valve's A2S (Source and GoldSrc games, Valheim, Rust, ARK, …).
+    A2s,
+    /// Minecraft's Server List Ping (TCP, the game port).
+    MinecraftSlp,
+    /// Minecraft's GameSpy4 query (UDP, `enable-query`).
+    MinecraftQuery,
+    /// OpenTTD's game info on the game port.
+    Openttd,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryConfig {
+    pub protocol: QueryProtocol,
+    /// The port to ask, by its name in `ports` (default: the server's port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlayerPatterns {
+    pub join: String,
+    pub leave: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -186,6 +186,7 @@ pub struct FileNotifications {
 }
 
 pub const ALERT_ENV_KEYS: &[&str] = &[
+    "GARRISON_PLAYERS_QUERY_SECS",
     "GARRISON_ALERTS_EVAL_SECS",
     "GARRISON_NOTIFICATIONS_ALLOW_PRIVATE",
     "GARRISON_NOTIFICATIONS_FIRST_BACKOFF_MS",
@@ -196,6 +197,8 @@ pub const ALERT_ENV_KEYS: &[&str] = &[
 pub struct AlertsConfig {
     pub alerts: garrison_panel::alerts::engine::AlertSettings,
     pub notifications: garrison_panel::notify::NotifySettings,
+    /// How often running servers are asked for their players.
+    pub players: garrison_panel::players::PlayerSettings,
 }
 
 fn flag(v: &str) -> Result<bool> {
@@ -249,6 +252,14 @@ impl AlertsConfig {
         match key {
             "GARRISON_ALERTS_EVAL_SECS" => {
                 self.alerts.eval_every = std::time::Duration::from_secs(secs_between(
+                    value.parse().context("not a number")?,
+                    1,
+                    3600,
+                    "seconds",
+                )?);
+            }
+            "GARRISON_PLAYERS_QUERY_SECS" => {
+                self.players.query_every = std::time::Duration::from_secs(secs_between(
                     value.parse().context("not a number")?,
                     1,
                     3600,

@@ -38,6 +38,9 @@ pub(crate) enum Command {
     Players,
     /// Keep one core busy for this many seconds (alert tests).
     Burn(u64),
+    /// Print that a player joined or left, as games do (player tracking tests).
+    Join(String),
+    Leave(String),
     Echo(String),
 }
 
@@ -56,6 +59,12 @@ pub(crate) fn parse_command(line: &str) -> Command {
         && let Ok(n) = n.trim().parse()
     {
         return Command::Flood(n);
+    }
+    if let Some(name) = trimmed.strip_prefix("join ") {
+        return Command::Join(name.trim().to_owned());
+    }
+    if let Some(name) = trimmed.strip_prefix("leave ") {
+        return Command::Leave(name.trim().to_owned());
     }
     if let Some(n) = trimmed.strip_prefix("burn ")
         && let Ok(n) = n.trim().parse()
@@ -184,6 +193,8 @@ pub fn run(args: DemoArgs) -> io::Result<i32> {
                 }
             }
             Command::Players => say(&mut out, "There are 0 players online")?,
+            Command::Join(name) => say(&mut out, &format!("{name} joined the game"))?,
+            Command::Leave(name) => say(&mut out, &format!("{name} left the game"))?,
             Command::Burn(secs) => {
                 say(&mut out, &format!("Burning CPU for {secs} s"))?;
                 std::thread::spawn(move || {
@@ -232,6 +243,7 @@ mod tests {
         assert_eq!(parse_command("players"), Command::Players);
         assert_eq!(parse_command("say hi"), Command::Echo("say hi".into()));
         assert_eq!(parse_command("burn 5"), Command::Burn(5));
+        assert_eq!(parse_command("join ann"), Command::Join("ann".into()));
         assert_eq!(parse_command(""), Command::Echo(String::new()));
     }
 

@@ -214,6 +214,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             prometheus: cfg.metrics.prometheus.clone(),
             alerts: cfg.alerts.alerts.clone(),
             notifications: cfg.alerts.notifications.clone(),
+            players: cfg.alerts.players.clone(),
         };
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(

@@ -180,7 +180,7 @@ pub async fn top(
         let key = match by.as_str() {
             "memory" => l.stats.memory_bytes as f64,
             "disk" => l.stats.disk_bytes as f64,
-            "players" => f64::from(l.players.unwrap_or(0)),
+            "players" => f64::from(state.players.count(&id).unwrap_or(0)),
             _ => l.stats.cpu_percent,
         };
         rows.push((
@@ -191,7 +191,7 @@ pub async fn top(
                 "cpu_percent": l.stats.cpu_percent,
                 "memory_bytes": l.stats.memory_bytes,
                 "disk_bytes": l.stats.disk_bytes,
-                "players": l.players,
+                "players": state.players.count(&id),
                 "sampled_at": l.stats.sampled_at,
             }),
         ));

@@ -12,6 +12,7 @@ pub mod health;
 pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
+pub mod players;
 pub mod registration;
 pub mod routes;
 pub mod schedules;
@@ -280,6 +281,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(maintenance::replace).delete(maintenance::remove),
         )
         .route("/servers/{id}/maintenance", get(maintenance::for_server))
+        .route("/servers/{id}/players", get(players::now))
+        .route("/servers/{id}/players/activity", get(players::activity))
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) })

@@ -341,6 +341,13 @@ pub mod shapes {
         /// `wait_for`, `wait_secs`, `after`); absent when there are none.
         #[schema(value_type = Option<Object>)]
         backup: Option<()>,
+        /// `{protocol: a2s | minecraft_slp | minecraft_query | openttd, port?}`: how the
+        /// panel counts players; absent when the game has none.
+        #[schema(value_type = Option<Object>)]
+        query: Option<()>,
+        /// `{join, leave}`: console regexes with a `name` group; absent when none.
+        #[schema(value_type = Option<Object>)]
+        players: Option<()>,
         /// `built_in` or `custom` (in responses only).
         origin: Option<String>,
     }
@@ -945,6 +952,38 @@ pub mod shapes {
     }
 
     #[derive(ToSchema)]
+    pub struct PlayersNow {
+        /// `null`: not counted (no query or patterns, or not running).
+        online: Option<u32>,
+        max: Option<u32>,
+        names: Vec<String>,
+        /// `query` or `console`.
+        source: Option<String>,
+        updated_at: Option<i64>,
+    }
+
+    #[derive(ToSchema)]
+    pub struct PlayerEvent {
+        name: String,
+        /// `joined` or `left`.
+        kind: String,
+        at: i64,
+    }
+
+    #[derive(ToSchema)]
+    pub struct PlayerActivity {
+        from: i64,
+        to: i64,
+        peak: Option<i64>,
+        peak_at: Option<i64>,
+        average: Option<f64>,
+        /// 24 averages, by hour of day in the requested time zone.
+        by_hour: Vec<Option<f64>>,
+        /// Newest first, at most 100.
+        events: Vec<PlayerEvent>,
+    }
+
+    #[derive(ToSchema)]
     pub struct RestoreStarted {
         restore: RestoreStatus,
     }
@@ -1160,6 +1199,8 @@ pub mod shapes {
         super::maintenance::replace,
         super::maintenance::remove,
         super::maintenance::for_server,
+        super::players::now,
+        super::players::activity,
         super::ws::ticket,
         super::ws::console,
         openapi_json,
@@ -1514,8 +1555,9 @@ mod tests {
             keys(serde_json::to_value(garrison_proto::RestartPolicy::default()).unwrap())
         );
         let templates = crate::templates::Templates::built_in().unwrap();
-        let all = templates.all();
-        let mut t = serde_json::to_value(&all[0].template).unwrap();
+        // Minecraft has every optional part (backup hooks, query, player patterns).
+        let full = templates.require("minecraft-vanilla").unwrap();
+        let mut t = serde_json::to_value(&full.template).unwrap();
         t["origin"] = serde_json::json!("built_in");
         assert_eq!(props("Template"), keys(t));
         let doc = serde_json::to_value(spec()).unwrap();

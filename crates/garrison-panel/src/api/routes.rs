@@ -446,6 +446,12 @@ pub const ROUTES: &[Route] = &[
         "/servers/{id}/maintenance",
         p(Permission::ServerRead),
     ),
+    r("GET", "/servers/{id}/players", p(Permission::ServerRead)),
+    r(
+        "GET",
+        "/servers/{id}/players/activity",
+        p(Permission::ServerRead),
+    ),
     r("POST", "/servers/{id}/ws-ticket", p(Permission::ServerRead)),
     // Console messages: `command` needs control.console, `power` control.<action>.
     r("GET", "/servers/{id}/ws", p(Permission::ServerRead)),

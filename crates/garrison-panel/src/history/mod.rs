@@ -54,7 +54,6 @@ impl HistorySettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Latest {
     pub stats: Stats,
-    pub players: Option<u32>,
     /// When the stats arrived (unix millis).
     pub received: i64,
 }
@@ -88,17 +87,10 @@ impl Recorder {
                     server.clone(),
                     Latest {
                         stats: stats.clone(),
-                        players: None,
                         received: now,
                     },
                 );
             }
-        }
-    }
-
-    pub fn players(&self, server: &ServerId, players: Option<u32>) {
-        if let Some(l) = self.map().get_mut(server) {
-            l.players = players;
         }
     }
 
@@ -130,18 +122,23 @@ impl Recorder {
     }
 }
 
-/// The raw samples of one tick.
-pub fn samples(recorder: &Recorder, at: i64, max_age: i64) -> Vec<MetricSample> {
+/// The raw samples of one tick; `players` counts a server's players (if counted).
+pub fn samples(
+    recorder: &Recorder,
+    at: i64,
+    max_age: i64,
+    players: impl Fn(&ServerId) -> Option<u32>,
+) -> Vec<MetricSample> {
     recorder
         .fresh(at - max_age)
         .into_iter()
         .map(|(id, l)| MetricSample {
-            target: id.0,
+            target: id.0.clone(),
             at,
             cpu: Some(l.stats.cpu_percent),
             memory: Some(l.stats.memory_bytes),
             disk: Some(l.stats.disk_bytes),
-            players: l.players,
+            players: players(&id),
             ..MetricSample::default()
         })
         .collect()
@@ -173,7 +170,7 @@ pub async fn run(state: AppState) {
         let now = now_millis();
         // Stats arrive every couple of seconds while a server runs; older means stopped.
         let max_age = (3 * every_ms).max(30_000);
-        let mut batch = samples(&state.history, now, max_age);
+        let mut batch = samples(&state.history, now, max_age, |id| state.players.count(id));
         match state.node.host_stats().await {
             Ok(h) => {
                 batch.push(MetricSample {
@@ -257,15 +254,15 @@ mod tests {
         };
         r.stats(&a, &stats);
         r.stats(&b, &stats);
-        r.players(&a, Some(3));
         r.forget(&b);
         let now = now_millis();
-        let s = samples(&r, now, 30_000);
+        let three = |id: &ServerId| (id.as_str() == "a").then_some(3);
+        let s = samples(&r, now, 30_000, three);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].target, "a");
         assert_eq!(s[0].players, Some(3));
         assert_eq!(s[0].cpu, Some(12.5));
-        assert!(samples(&r, now + 60_000, 30_000).is_empty(), "stale");
+        assert!(samples(&r, now + 60_000, 30_000, three).is_empty(), "stale");
         r.stats(&a, &Stats::default());
         assert!(r.get(&a).is_none(), "the end-of-process sample forgets it");
     }

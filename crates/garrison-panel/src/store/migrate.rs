@@ -76,6 +76,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "alerts",
         sql: include_str!("../../migrations/0011_alerts.sql"),
     },
+    Migration {
+        version: 12,
+        name: "players",
+        sql: include_str!("../../migrations/0012_players.sql"),
+    },
 ];
 
 /// Arbitrary constant key for `pg_advisory_xact_lock` ("garrison" in ASCII, truncated).

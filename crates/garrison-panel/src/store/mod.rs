@@ -17,6 +17,7 @@ mod audit;
 mod backups;
 mod metrics;
 mod migrate;
+mod players;
 mod schedules;
 mod servers;
 mod ssh_keys;
@@ -33,6 +34,7 @@ pub use alerts::{
 pub use audit::{AuditEntry, AuditPage, AuditQuery, NewAudit};
 pub use backups::{BackupRecord, BackupState, BackupUsage};
 pub use metrics::{MetricPoint, MetricSample, RES_HOUR, RES_MINUTE, RES_RAW};
+pub use players::PlayerEvent;
 pub use schedules::{
     Claim, RunCause, RunRecord, RunState, ScheduleRecord, ScheduleSpec, TaskOutcome, TaskState,
 };

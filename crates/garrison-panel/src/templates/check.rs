@@ -165,6 +165,22 @@ pub fn check_template(t: &Template) -> Result<(), String> {
             Regex::new(c).map_err(|e| format!("prompts: code_regex: {e}"))?;
         }
     }
+    if let Some(q) = &t.query
+        && let Some(port) = &q.port
+        && !t.ports.iter().any(|p| &p.name == port)
+    {
+        return Err(format!(
+            "query: port {port:?} is not one of the template's ports"
+        ));
+    }
+    if let Some(p) = &t.players {
+        for (what, re) in [("join", &p.join), ("leave", &p.leave)] {
+            let re = Regex::new(re).map_err(|e| format!("players: {what}: {e}"))?;
+            if !re.capture_names().any(|n| n == Some("name")) {
+                return Err(format!("players: {what} needs a (?P<name>...) group"));
+            }
+        }
+    }
     for pattern in &t.file_deny {
         if pattern.trim().is_empty() || pattern.len() > 1024 || pattern.contains(['\0', '\n', '\r'])
         {
@@ -291,6 +307,24 @@ default = "world"
                     }]
                 },
                 "without `..`",
+            ),
+            (
+                |t| {
+                    t.query = Some(garrison_proto::QueryConfig {
+                        protocol: garrison_proto::QueryProtocol::A2s,
+                        port: Some("rcon".into()),
+                    })
+                },
+                "not one of the template's ports",
+            ),
+            (
+                |t| {
+                    t.players = Some(garrison_proto::PlayerPatterns {
+                        join: "(\\w+) joined".into(),
+                        leave: "(?P<name>\\w+) left".into(),
+                    })
+                },
+                "needs a (?P<name>...) group",
             ),
         ];
         for (break_it, want) in cases {

@@ -46,14 +46,15 @@ pub fn garrison_bin() -> PathBuf {
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
             std::fs::rename(&tmp, &copy).unwrap();
         }
-        // Copies of older builds go after a day (a run in progress uses its own).
+        // Copies of older builds go after an hour (a run in progress uses its own):
+        // a day of rebuilds filled the disk.
         for e in std::fs::read_dir(&dir).unwrap().flatten() {
             let old = e
                 .metadata()
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > Duration::from_secs(24 * 3600));
+                .is_some_and(|age| age > Duration::from_secs(3600));
             if old && e.path() != copy {
                 let _ = std::fs::remove_file(e.path());
             }
