@@ -161,7 +161,12 @@ export async function alertSteps(t) {
       serverId = made.json.id;
       await until('the install to end', async () => (await state()) !== 'installing', 40_000);
       const crash = async () => {
-        const r = await apiCall('POST', `/api/servers/${serverId}/power`, { action: 'start' });
+        // Right after the install the state may still read installing for a moment.
+        let r;
+        await until('start to be taken', async () => {
+          r = await apiCall('POST', `/api/servers/${serverId}/power`, { action: 'start' });
+          return r.status < 300 || r.json?.error?.state !== 'installing';
+        }, 30_000);
         if (r.status >= 300) throw new Error(`start answered ${r.status}: ${r.text}`);
         await until('the server to run', async () => (await state()) === 'running', 30_000);
         const c = await apiCall('POST', `/api/servers/${serverId}/command`, { command: 'crash' });
