@@ -48,7 +48,9 @@ export async function scheduleSteps(t) {
     const made = await apiCall('POST', '/api/servers', { name: 'Schedules demo', template: 'demo' });
     if (made.status !== 201) throw new Error(`POST /api/servers answered ${made.status}: ${made.text}`);
     id = made.json.id;
-    await until('the install to end', async () => (await state()) !== 'installing', 40_000);
+    // The install's own outcome: the stored state may still read offline before the
+    // node's installing is recorded.
+    await until('the install to end', async () => (await apiCall('GET', `/api/servers/${id}`)).json?.install?.state === 'succeeded', 40_000);
     const perms = (await apiCall('GET', `/api/servers/${id}`)).json?.permissions ?? [];
     for (const p of ['schedule.read', 'schedule.create', 'schedule.update', 'schedule.delete']) {
       if (!perms.includes(p)) throw new Error(`the owner does not hold ${p}: ${perms.join(', ')}`);

@@ -142,6 +142,15 @@ fn backup_code(kind: BackupErrorKind) -> &'static str {
 }
 
 impl ApiError {
+    /// A query parameter the route does not take (400 `unknown_field`).
+    pub fn unknown_param(name: &str) -> ApiError {
+        ApiError::BadRequest {
+            code: "unknown_field",
+            message: format!("unknown query parameter {name:?}"),
+            field: Some(name.to_owned()),
+        }
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
         ApiError::Invalid {
             field: field.into(),

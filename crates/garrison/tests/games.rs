@@ -16,7 +16,7 @@ async fn openttd_runs_answers_console_and_quits() {
         std::path::Path::new("/usr/games/openttd").exists(),
         "OpenTTD is not installed (apt-get install openttd openttd-opengfx)"
     );
-    let g = Garrison::start().await;
+    let g = Garrison::start_with_env(&[("GARRISON_PLAYERS_QUERY_SECS", "1")]).await;
     let port = free_port();
     let v = g
         .create(
@@ -47,6 +47,21 @@ async fn openttd_runs_answers_console_and_quits() {
     let (s, v) = g.command(&id, "clients").await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
     g.wait_log(&id, "Client #1", T).await;
+
+    // The template's query asks the game itself: nobody on, room for its clients.
+    let deadline = std::time::Instant::now() + T;
+    let players = loop {
+        let (_, v) = g
+            .call("GET", &format!("/api/servers/{id}/players"), None)
+            .await;
+        if v["source"] == "query" {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "no query answer: {v}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(players["online"], 0, "{players}");
+    assert!(players["max"].as_u64().unwrap() > 0, "{players}");
 
     let (s, _) = g.power(&id, "stop").await;
     assert_eq!(s, StatusCode::ACCEPTED);

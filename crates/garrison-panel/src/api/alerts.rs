@@ -21,14 +21,6 @@ use std::collections::HashMap;
 const MAX_PAGE: u32 = 200;
 const MAX_BULK: usize = 1000;
 
-fn unknown(k: &str) -> ApiError {
-    ApiError::BadRequest {
-        code: "unknown_field",
-        message: format!("unknown query parameter {k:?}"),
-        field: Some(k.to_owned()),
-    }
-}
-
 fn query(q: &HashMap<String, String>, allow_server: bool) -> ApiResult<AlertQuery> {
     let mut out = AlertQuery {
         limit: 50,
@@ -65,7 +57,7 @@ fn query(q: &HashMap<String, String>, allow_server: bool) -> ApiResult<AlertQuer
                         .map_err(|_| ApiError::invalid("before", "before is unix millis"))?,
                 );
             }
-            other => return Err(unknown(other)),
+            other => return Err(ApiError::unknown_param(other)),
         }
     }
     Ok(out)
@@ -284,16 +276,7 @@ async fn rule_spec(state: &AppState, b: RuleBody) -> ApiResult<RuleSpec> {
                 format!("a {} rule is about the node, not a server", b.kind.as_str()),
             ));
         }
-        Some(id) => {
-            let id = ServerId(id);
-            if state.store.get_server(&id).await?.is_none() {
-                return Err(ApiError::invalid(
-                    "server_id",
-                    format!("there is no server {id}"),
-                ));
-            }
-            Some(id)
-        }
+        Some(id) => Some(crate::api::servers::existing(state, "server_id", id).await?),
         None => None,
     };
     let throttle_secs = b.throttle_secs.unwrap_or(300);

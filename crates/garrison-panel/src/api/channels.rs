@@ -14,7 +14,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use garrison_notify::{Channel, Severity};
-use garrison_proto::{Permission, ServerId};
+use garrison_proto::Permission;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -125,14 +125,7 @@ async fn spec(state: &AppState, b: ChannelBody) -> ApiResult<ChannelSpec> {
     }
     let mut servers = Vec::new();
     for (i, id) in b.servers.into_iter().enumerate() {
-        let id = ServerId(id);
-        if state.store.get_server(&id).await?.is_none() {
-            return Err(ApiError::invalid(
-                format!("servers[{i}]"),
-                format!("there is no server {id}"),
-            ));
-        }
-        servers.push(id);
+        servers.push(crate::api::servers::existing(state, &format!("servers[{i}]"), id).await?);
     }
     Ok(ChannelSpec {
         name: b.name,
@@ -289,11 +282,7 @@ pub async fn deliveries(
                     .ok_or_else(|| ApiError::invalid("limit", "limit is 1 to 200"))?;
             }
             other => {
-                return Err(ApiError::BadRequest {
-                    code: "unknown_field",
-                    message: format!("unknown query parameter {other:?}"),
-                    field: Some(other.to_owned()),
-                });
+                return Err(ApiError::unknown_param(other));
             }
         }
     }

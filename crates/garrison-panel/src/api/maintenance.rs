@@ -15,7 +15,7 @@ use crate::store::{MaintenanceWindow, WindowSpec, now_millis};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use garrison_proto::{Permission, ServerId};
+use garrison_proto::Permission;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -66,16 +66,7 @@ async fn spec(state: &AppState, b: WindowBody) -> ApiResult<WindowSpec> {
         ));
     }
     let server_id = match b.server_id {
-        Some(id) => {
-            let id = ServerId(id);
-            if state.store.get_server(&id).await?.is_none() {
-                return Err(ApiError::invalid(
-                    "server_id",
-                    format!("there is no server {id}"),
-                ));
-            }
-            Some(id)
-        }
+        Some(id) => Some(crate::api::servers::existing(state, "server_id", id).await?),
         None => None,
     };
     Ok(WindowSpec {

@@ -48,11 +48,7 @@ fn parse_range(q: &HashMap<String, String>) -> ApiResult<Range> {
                 r.step = Some(s * 1000);
             }
             other => {
-                return Err(ApiError::BadRequest {
-                    code: "unknown_field",
-                    message: format!("unknown query parameter {other:?}"),
-                    field: Some(other.to_owned()),
-                });
+                return Err(ApiError::unknown_param(other));
             }
         }
     }
@@ -163,11 +159,7 @@ pub async fn top(
                     .ok_or_else(|| ApiError::invalid("limit", "limit is 1 to 100"))?;
             }
             other => {
-                return Err(ApiError::BadRequest {
-                    code: "unknown_field",
-                    message: format!("unknown query parameter {other:?}"),
-                    field: Some(other.to_owned()),
-                });
+                return Err(ApiError::unknown_param(other));
             }
         }
     }

@@ -54,11 +54,7 @@ pub async fn activity(
                     .map_err(|e| ApiError::invalid("timezone", e))?;
             }
             other => {
-                return Err(ApiError::BadRequest {
-                    code: "unknown_field",
-                    message: format!("unknown query parameter {other:?}"),
-                    field: Some(other.to_owned()),
-                });
+                return Err(ApiError::unknown_param(other));
             }
         }
     }

@@ -138,12 +138,8 @@ async fn check_task_permissions(
 /// Admin-wide targets must exist.
 async fn check_targets(state: &AppState, targets: &Targets) -> ApiResult<()> {
     for (i, id) in targets.servers.iter().enumerate() {
-        if state.store.get_server(id).await?.is_none() {
-            return Err(ApiError::invalid(
-                format!("targets.servers[{i}]"),
-                format!("there is no server {id}"),
-            ));
-        }
+        crate::api::servers::existing(state, &format!("targets.servers[{i}]"), id.0.clone())
+            .await?;
     }
     Ok(())
 }
@@ -282,11 +278,7 @@ async fn runs_page(
                 );
             }
             other => {
-                return Err(ApiError::BadRequest {
-                    code: "unknown_field",
-                    message: format!("unknown query parameter {other:?}"),
-                    field: Some(other.to_owned()),
-                });
+                return Err(ApiError::unknown_param(other));
             }
         }
     }
@@ -554,11 +546,7 @@ pub async fn preview(
                     })?;
             }
             other => {
-                return Err(ApiError::BadRequest {
-                    code: "unknown_field",
-                    message: format!("unknown query parameter {other:?}"),
-                    field: Some(other.to_owned()),
-                });
+                return Err(ApiError::unknown_param(other));
             }
         }
     }

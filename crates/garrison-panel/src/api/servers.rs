@@ -300,6 +300,16 @@ fn visible_variables(
 /// What a set secret looks like on the way out.
 pub const SECRET_MASK: &str = "********";
 
+/// A server id named in a request body (schedule targets, alert rules, channels,
+/// windows): 422 on `field` when there is no such server.
+pub async fn existing(state: &AppState, field: &str, id: String) -> ApiResult<ServerId> {
+    let id = ServerId(id);
+    if state.store.get_server(&id).await?.is_none() {
+        return Err(ApiError::invalid(field, format!("there is no server {id}")));
+    }
+    Ok(id)
+}
+
 pub async fn load(state: &AppState, id: &str) -> ApiResult<ServerRecord> {
     state
         .store

@@ -176,11 +176,7 @@ pub async fn events(
                 kinds = Some(list);
             }
             other => {
-                return Err(ApiError::BadRequest {
-                    code: "unknown_field",
-                    message: format!("unknown query parameter {other:?}"),
-                    field: Some(other.to_owned()),
-                });
+                return Err(ApiError::unknown_param(other));
             }
         }
     }
