@@ -45,8 +45,10 @@ pub struct Now {
 struct Tracked {
     tracker: Option<PlayerTracker>,
     query: Option<(QueryKind, u16)>,
-    /// The last answer to a query, and when.
+    /// The last answer to a query (or Luanti announce), and when.
     reply: Option<(QueryReply, i64)>,
+    /// `query` or `announce`: where `reply` came from.
+    reply_via: &'static str,
     console_at: Option<i64>,
 }
 
@@ -93,7 +95,12 @@ impl Players {
             .query
             .as_ref()
             .and_then(|q| Some((kind(q.protocol), query_port(t, r.port)?)));
-        if tracker.is_none() && query.is_none() {
+        // A template that announces to us (Luanti) is tracked for its announces.
+        let announces = t
+            .config_files
+            .iter()
+            .any(|f| f.set.iter().any(|s| s.value.contains("{{announce_url}}")));
+        if tracker.is_none() && query.is_none() && !announces {
             self.map().remove(&r.id);
             return;
         }
@@ -103,6 +110,7 @@ impl Players {
                 tracker,
                 query,
                 reply: None,
+                reply_via: "query",
                 console_at: None,
             },
         );
@@ -124,6 +132,18 @@ impl Players {
             .map(|tr| u32::try_from(tr.online().len()).unwrap_or(u32::MAX))
     }
 
+    /// A Luanti server's announce: `Some` on start/update, `None` on delete. False when
+    /// the server is not being tracked (not started by this panel).
+    pub fn announce(&self, id: &ServerId, reply: Option<QueryReply>) -> bool {
+        let mut map = self.map();
+        let Some(t) = map.get_mut(id) else {
+            return false;
+        };
+        t.reply = reply.map(|r| (r, now_millis()));
+        t.reply_via = "announce";
+        true
+    }
+
     pub fn now(&self, id: &ServerId) -> Now {
         let map = self.map();
         let Some(t) = map.get(id) else {
@@ -140,7 +160,7 @@ impl Players {
                 online: Some(reply.players),
                 max: Some(reply.max_players),
                 names,
-                source: Some("query"),
+                source: Some(t.reply_via),
                 updated_at: Some(*at),
             };
         }

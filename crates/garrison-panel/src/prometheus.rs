@@ -103,7 +103,8 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Equal without telling by timing where they differ (tokens).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

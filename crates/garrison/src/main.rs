@@ -197,6 +197,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
                 garrison_exe: std::env::current_exe()
                     .context("cannot find the garrison binary's path")?,
                 servers_dir,
+                // Set once the listener is bound (its port may be 0 until then).
+                panel_url: None,
+                announce_key: garrison_panel::auth::crypto::random_password(),
             },
             web_dir: cfg.web_dir.clone(),
             https: cfg.tls.is_some(),
@@ -226,6 +229,17 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {} (setting `listen`)", cfg.listen))?;
+    let mut panel_config = panel_config;
+    // Game servers on this node reach the panel on loopback (Luanti's announce).
+    let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+    let bound = listener.local_addr().context("the listener's address")?;
+    let host = match bound.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        ip => ip.to_string(),
+    };
+    panel_config.resolve.panel_url = Some(format!("{scheme}://{host}:{}", bound.port()));
     let panel = Panel::start(
         panel_config,
         store,

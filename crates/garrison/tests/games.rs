@@ -129,6 +129,32 @@ async fn luanti_runs_and_stops_by_signal_saving_its_world() {
     let stats = g.wait_stats(&id, Duration::from_secs(15)).await;
     assert!(stats["processes"].as_u64().unwrap() >= 1, "{stats}");
     assert!(stats["disk_bytes"].as_u64().unwrap() > 0, "{stats}");
+    // It announces itself to the panel (its serverlist_url), players included.
+    let conf = std::fs::read_to_string(dir.join("minetest.conf")).unwrap();
+    assert!(conf.contains("server_announce = true"), "{conf}");
+    assert!(conf.contains("/api/luanti/"), "{conf}");
+    let deadline = std::time::Instant::now() + T;
+    let players = loop {
+        let (_, v) = g
+            .call("GET", &format!("/api/servers/{id}/players"), None)
+            .await;
+        if v["source"] == "announce" {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "no announce: {v}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(players["online"], 0, "{players}");
+    assert_eq!(players["max"], 15, "max_users: {players}");
+    // A wrong token is refused.
+    let r = g
+        .http
+        .post(g.url(&format!("/api/luanti/{id}/not-the-token/announce")))
+        .body("json=%7B%22action%22%3A%22start%22%2C%22clients%22%3A99%7D")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     g.power(&id, "stop").await;
     g.wait_state(&id, "offline", T).await;

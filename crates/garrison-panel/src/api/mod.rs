@@ -283,6 +283,11 @@ pub fn router(state: AppState) -> Router {
         .route("/servers/{id}/maintenance", get(maintenance::for_server))
         .route("/servers/{id}/players", get(players::now))
         .route("/servers/{id}/players/activity", get(players::activity))
+        .route(
+            "/luanti/{id}/{token}/announce",
+            post(players::luanti_announce)
+                .layer(DefaultBodyLimit::max(players::ANNOUNCE_BODY_BYTES)),
+        )
         .route("/servers/{id}/ws-ticket", post(ws::ticket))
         .route("/servers/{id}/ws", get(ws::console))
         .fallback(|| async { ApiError::NotFound("route".into()) })

@@ -1201,6 +1201,7 @@ pub mod shapes {
         super::maintenance::for_server,
         super::players::now,
         super::players::activity,
+        super::players::luanti_announce,
         super::ws::ticket,
         super::ws::console,
         openapi_json,

@@ -120,3 +120,36 @@ pub async fn activity(
         "events": events,
     })))
 }
+
+/// The most a Luanti announce body may hold.
+pub const ANNOUNCE_BODY_BYTES: usize = 256 * 1024;
+
+/// No permission: the token in the URL (from `{{announce_url}}`), and loopback only
+#[utoipa::path(post, path = "/api/luanti/{id}/{token}/announce", tag = "metrics", summary = "Luanti's server-list announce", description = "Where a Luanti server on this node announces itself (its `serverlist_url` is set to the server's `{{announce_url}}`): `start` and `update` carry its players, `delete` clears them. Loopback clients only; the token is made by the panel for each server.", params(("id" = String, Path, description = "Server id"), ("token" = String, Path, description = "The server's announce token")), responses((status = 200, description = "Taken")))]
+pub async fn luanti_announce(
+    State(state): State<AppState>,
+    crate::ratelimit::ClientIp(ip): crate::ratelimit::ClientIp,
+    Path((id, token)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    if !ip.is_loopback() {
+        return Err(ApiError::Forbidden(
+            "announces come from game servers on this node only".into(),
+        ));
+    }
+    let id = garrison_proto::ServerId(id);
+    let want = crate::templates::announce_token(&state.config.resolve.announce_key, &id);
+    if !crate::prometheus::constant_time_eq(token.as_bytes(), want.as_bytes()) {
+        return Err(ApiError::NotFound("announce target".into()));
+    }
+    let a = garrison_query::luanti_announce(&body).map_err(|e| ApiError::BadRequest {
+        code: "bad_announce",
+        message: e.to_string(),
+        field: None,
+    })?;
+    let reply = (a.action != "delete").then_some(a.reply);
+    if !state.players.announce(&id, reply) {
+        return Err(ApiError::NotFound("running server".into()));
+    }
+    Ok(Json(json!({"ok": true})))
+}

@@ -452,6 +452,8 @@ pub const ROUTES: &[Route] = &[
         "/servers/{id}/players/activity",
         p(Permission::ServerRead),
     ),
+    // Loopback only, with the per-server token from `{{announce_url}}`.
+    r("POST", "/luanti/{id}/{token}/announce", Public),
     r("POST", "/servers/{id}/ws-ticket", p(Permission::ServerRead)),
     // Console messages: `command` needs control.console, `power` control.<action>.
     r("GET", "/servers/{id}/ws", p(Permission::ServerRead)),

@@ -18,6 +18,7 @@ pub const CONTEXT_NAMES: &[&str] = &[
     "memory_mb",
     "garrison",
     "java",
+    "announce_url",
 ];
 
 pub fn check_template(t: &Template) -> Result<(), String> {

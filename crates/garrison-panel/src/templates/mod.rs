@@ -8,7 +8,7 @@ mod resolve;
 mod values;
 
 pub use check::{CONTEXT_NAMES, check_template};
-pub use resolve::{ResolveContext, ServerSettings};
+pub use resolve::{ResolveContext, ServerSettings, announce_token};
 pub use values::CompiledVariable;
 
 use crate::error::ApiError;
@@ -273,6 +273,8 @@ mod tests {
         ResolveContext {
             garrison_exe: "/usr/bin/garrison".into(),
             servers_dir: "/srv/g/servers".into(),
+            panel_url: None,
+            announce_key: "k".into(),
         }
     }
 

@@ -19,6 +19,17 @@ pub struct ResolveContext {
     pub garrison_exe: PathBuf,
     /// Where the node keeps server directories (`{{server_dir}}` = this + id).
     pub servers_dir: PathBuf,
+    /// The panel's own address as the node's game servers reach it
+    /// (`http://127.0.0.1:8080`); `None` outside `garrison serve`.
+    pub panel_url: Option<String>,
+    /// The secret the per-server announce tokens are made from (random per process).
+    pub announce_key: String,
+}
+
+/// The token in a server's `{{announce_url}}`: only the panel can make it, so another
+/// local process cannot report players for a server.
+pub fn announce_token(key: &str, server: &ServerId) -> String {
+    crate::auth::crypto::secret_hash(&format!("{key}:{}", server.as_str()))[..32].to_owned()
 }
 
 /// The parts of a server record a resolution reads.
@@ -64,6 +75,19 @@ impl Compiled {
         values.insert("memory_mb".into(), memory.to_string());
         values.insert("garrison".into(), ctx.garrison_exe.display().to_string());
         values.insert("java".into(), "java".into());
+        values.insert(
+            "announce_url".into(),
+            ctx.panel_url
+                .as_ref()
+                .map(|base| {
+                    format!(
+                        "{base}/api/luanti/{}/{}",
+                        s.id.as_str(),
+                        announce_token(&ctx.announce_key, s.id)
+                    )
+                })
+                .unwrap_or_default(),
+        );
         values
     }
 
