@@ -120,3 +120,95 @@ export class Garrison {
     this.cleanupBin();
   }
 }
+
+/**
+ * Runs one file's steps on its own (`node e2e/<file>.mjs`): its own garrison (with
+ * `env`), a logged-in headless Chromium in `timezoneId`, screenshots in
+ * `artifacts/<name>`; exits 0 when every step passed. `run.mjs` runs them all together.
+ */
+export async function runAlone({ name, env = {}, timezoneId = 'UTC', steps }) {
+  const { chromium } = await import('playwright-core');
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const ARTIFACTS = path.join(here, 'artifacts', name);
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const T = 20_000;
+  const problems = [];
+  let passed = 0;
+  let failed = false;
+  let page;
+  const garrison = new Garrison({ env });
+  let browser;
+  const shot = async (name) => page?.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+  const step = async (name, fn) => {
+    const started = Date.now();
+    try {
+      await fn();
+      if (problems.length) throw new Error(problems.splice(0).join('\n'));
+      passed++;
+      console.log(`  ok    ${name} (${Date.now() - started} ms)`);
+    } catch (err) {
+      console.log(`  FAIL  ${name}\n${String(err?.stack ?? err).replace(/^/gm, '        ')}`);
+      await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => {});
+      throw err;
+    }
+  };
+  try {
+    const base = await garrison.start();
+    console.log(`garrison at ${base}`);
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme: 'light', timezoneId });
+    page = await context.newPage();
+    const origin = new URL(base).host;
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of (401|409|422|500)/.test(m.text())) console.log(`  [browser] ${m.text()}`);
+    });
+    page.on('request', (r) => {
+      const u = new URL(r.url());
+      if (!['data:', 'blob:'].includes(u.protocol) && u.host !== origin) problems.push(`request to another host: ${r.url()}`);
+    });
+    const tid = (id) => `[data-testid="${id}"]`;
+    const visible = (sel, timeout = T) => page.locator(sel).first().waitFor({ state: 'visible', timeout });
+    const waitText = (sel, expected, timeout = T) =>
+      page.waitForFunction(([s, e]) => document.querySelector(s)?.textContent?.includes(e), [sel, expected], { timeout, polling: 100 });
+    const apiCall = (method, url, body) =>
+      page.evaluate(
+        async ([m, u, b]) => {
+          const csrf = (document.cookie.match(/garrison_csrf=([^;]+)/) || [])[1] || '';
+          const r = await fetch(u, { method: m, headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: b === null ? undefined : JSON.stringify(b) });
+          const text = await r.text();
+          let json = null;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = null;
+          }
+          return { status: r.status, json, text };
+        },
+        [method, url, body ?? null],
+      );
+    await step('log in', async () => {
+      await page.goto(base + '/');
+      await visible(tid('login-form'));
+      await page.fill(tid('login-username'), 'admin');
+      await page.fill(tid('login-password'), ADMIN_PASSWORD);
+      await page.click(tid('login-submit'));
+      await visible(tid('dashboard-empty'));
+    });
+    await steps({ step, page, base, visible, waitText, shot, apiCall, T });
+  } catch (err) {
+    failed = true;
+    if (!passed) console.error(err);
+    fs.writeFileSync(path.join(ARTIFACTS, 'garrison.log'), garrison.log.join('\n'));
+  } finally {
+    await browser?.close().catch(() => {});
+    await garrison.dispose().catch((e) => console.error(e));
+  }
+  console.log(`\n${passed} passed${failed ? ', 1 failed' : ''}; screenshots in ${ARTIFACTS}`);
+  process.exit(failed ? 1 : 0);
+}
