@@ -58,6 +58,8 @@ pub struct PanelConfig {
     pub alerts: alerts::engine::AlertSettings,
     pub notifications: notify::NotifySettings,
     pub players: players::PlayerSettings,
+    /// When the served HTTPS certificate chain expires (for the certificate alert).
+    pub certificate: Option<tls::ChainExpiry>,
 }
 
 pub use prometheus::PrometheusSettings;

@@ -2,6 +2,10 @@
 //! provider) before axum sees a connection. Handshakes run in their own tasks with a
 //! time limit, so a slow or silent client never holds up the others.
 
+mod validity;
+
+pub use validity::{NotACertificate, Validity, validity};
+
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
@@ -28,8 +32,47 @@ pub enum TlsError {
     Config(String),
 }
 
+/// When the certificate chain Garrison serves stops being valid: the earliest
+/// `notAfter` of its certificates (an expired intermediate breaks HTTPS as surely as
+/// an expired leaf).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainExpiry {
+    /// Unix milliseconds.
+    pub not_after: i64,
+    /// Which certificate in the file: 0 is the server's own, then its issuers.
+    pub position: usize,
+}
+
+fn chain_expiry(certs: &[CertificateDer<'_>]) -> Option<ChainExpiry> {
+    certs
+        .iter()
+        .enumerate()
+        .filter_map(|(position, c)| match validity(c) {
+            Ok(v) => Some(ChainExpiry {
+                not_after: v.not_after,
+                position,
+            }),
+            Err(e) => {
+                // rustls serves it anyway; only the expiry alert cannot watch it.
+                tracing::warn!(
+                    position,
+                    "cannot read the validity of a TLS certificate: {e}"
+                );
+                None
+            }
+        })
+        .min_by_key(|e| e.not_after)
+}
+
+/// The TLS settings to serve, and when their certificate chain expires (`None` when no
+/// certificate's validity could be read).
+pub struct Served {
+    pub config: Arc<rustls::ServerConfig>,
+    pub expiry: Option<ChainExpiry>,
+}
+
 /// Load a PEM certificate chain and private key.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub fn server_config(cert: &Path, key: &Path) -> Result<Served, TlsError> {
     let read_err = |p: &Path, e: &dyn std::fmt::Display| TlsError::Read {
         path: p.display().to_string(),
         message: e.to_string(),
@@ -43,6 +86,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
             path: cert.display().to_string(),
         });
     }
+    let expiry = chain_expiry(&certs);
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| read_err(key, &e))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -53,7 +97,10 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig
         .map_err(|e| TlsError::Config(e.to_string()))?;
     // HTTP/1.1 only: the server side speaks HTTP/1 (WebSocket upgrades need it).
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(Served {
+        config: Arc::new(config),
+        expiry,
+    })
 }
 
 /// Accepts TCP connections and hands axum only those whose TLS handshake finished.

@@ -218,6 +218,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             alerts: cfg.alerts.alerts.clone(),
             notifications: cfg.alerts.notifications.clone(),
             players: cfg.alerts.players.clone(),
+            certificate: None,
         };
     let tls = match &cfg.tls {
         Some((cert, key)) => Some(
@@ -230,6 +231,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (setting `listen`)", cfg.listen))?;
     let mut panel_config = panel_config;
+    panel_config.certificate = tls.as_ref().and_then(|t| t.expiry);
     // Game servers on this node reach the panel on loopback (Luanti's announce).
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     let bound = listener.local_addr().context("the listener's address")?;
@@ -281,8 +283,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     );
     tracing::info!(%addr, database = panel.state().store.backend(), "garrison serve started");
     match tls {
-        Some(config) => {
-            let listener = garrison_panel::tls::TlsListener::new(listener, config)
+        Some(served) => {
+            let listener = garrison_panel::tls::TlsListener::new(listener, served.config)
                 .context("cannot start the HTTPS listener")?;
             panel.serve(listener, shutdown).await?
         }

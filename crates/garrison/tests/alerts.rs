@@ -427,6 +427,12 @@ async fn bad_rules_channels_and_windows_are_refused() {
             json!({"name": "x", "kind": "data_disk_low", "server_id": id}),
             "server_id",
         ),
+        // Served over plain HTTP there is no certificate to watch.
+        (json!({"name": "x", "kind": "certificate_expiry"}), "kind"),
+        (
+            json!({"name": "x", "kind": "cpu", "params": {"days": 3}}),
+            "params.days",
+        ),
     ] {
         let (s, v) = g
             .call("POST", "/api/alerts/rules", Some(body.clone()))

@@ -104,13 +104,15 @@ describe('words', () => {
     expect(describeRule({ kind: 'disk', params: {} })).toBe('Disk above 90 % of the limit');
     expect(describeRule({ kind: 'crash_loop', params: { count: 5 } })).toBe('5 crashes within 10 min');
     expect(describeRule({ kind: 'data_disk_low', params: {} })).toBe('Data disk below 10 % free');
+    expect(describeRule({ kind: 'certificate_expiry', params: {} })).toBe('HTTPS certificate ends within 14 days');
+    expect(describeRule({ kind: 'certificate_expiry', params: { days: 1 } })).toBe('HTTPS certificate ends within 1 day');
     expect(describeRule({ kind: 'crashed', params: {} })).toBe('Server crashed');
   });
 });
 
 describe('the rule form', () => {
   it('knows every kind with its parameters', () => {
-    expect(RULE_KINDS.map((k) => k.kind)).toEqual(['cpu', 'memory', 'disk', 'crashed', 'crash_loop', 'stuck_starting', 'backup_failed', 'schedule_failed', 'node_offline', 'data_disk_low']);
+    expect(RULE_KINDS.map((k) => k.kind)).toEqual(['cpu', 'memory', 'disk', 'crashed', 'crash_loop', 'stuck_starting', 'backup_failed', 'schedule_failed', 'node_offline', 'data_disk_low', 'certificate_expiry']);
     expect(kindSpec('crash_loop')?.params.map((p) => p.key)).toEqual(['count', 'window_secs']);
     expect(kindSpec('node_offline')?.node).toBe(true);
   });

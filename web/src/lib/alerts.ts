@@ -20,7 +20,8 @@ export type RuleKind =
   | 'backup_failed'
   | 'schedule_failed'
   | 'node_offline'
-  | 'data_disk_low';
+  | 'data_disk_low'
+  | 'certificate_expiry';
 
 export interface Alert {
   id: string;
@@ -58,6 +59,7 @@ export interface RuleParams {
   duration_secs?: number;
   count?: number;
   window_secs?: number;
+  days?: number;
 }
 
 export interface AlertRule {
@@ -127,6 +129,12 @@ export const RULE_KINDS: KindSpec[] = [
   { kind: 'schedule_failed', label: 'Schedule run failed', node: false, params: [] },
   { kind: 'node_offline', label: 'Node offline', node: true, params: [duration(60, 'Silent for longer than')] },
   { kind: 'data_disk_low', label: 'Data disk low', node: true, params: [{ ...threshold(10, 'Percent of the data disk still free.'), label: 'Free below', max: 100 }] },
+  {
+    kind: 'certificate_expiry',
+    label: 'HTTPS certificate expiring',
+    node: true,
+    params: [{ key: 'days', label: 'Warn ahead', unit: 'days', default: 14, min: 1, max: 365, step: 1, hint: 'Only when Garrison serves HTTPS (tls_cert and tls_key).' }],
+  },
 ];
 
 export function kindSpec(kind: string): KindSpec | undefined {
@@ -241,6 +249,8 @@ export function describeRule(r: Pick<AlertRule, 'kind' | 'params'>): string {
       return `Node silent for longer than ${formatSecs(p.duration_secs ?? 0)}`;
     case 'data_disk_low':
       return `Data disk below ${p.threshold} % free`;
+    case 'certificate_expiry':
+      return `HTTPS certificate ends within ${p.days} ${p.days === 1 ? 'day' : 'days'}`;
     default:
       return kindLabel(r.kind);
   }
@@ -266,7 +276,7 @@ export function defaultParams(kind: string): RuleParams {
   return out;
 }
 
-const emptyParams = (): Record<ParamKey, number | null> => ({ threshold: null, duration_secs: null, count: null, window_secs: null });
+const emptyParams = (): Record<ParamKey, number | null> => ({ threshold: null, duration_secs: null, count: null, window_secs: null, days: null });
 
 export function newRuleForm(kind: RuleKind = 'crashed'): RuleForm {
   return { name: '', kind, server: '', params: { ...emptyParams(), ...defaultParams(kind) }, severity: 'warning', enabled: true, throttle_secs: 300 };
@@ -326,7 +336,7 @@ export function validateRule(f: RuleForm): Record<string, string> {
   return out;
 }
 
-export const RULE_FIELDS = ['name', 'kind', 'severity', 'server_id', 'throttle_secs', 'params', 'params.threshold', 'params.duration_secs', 'params.count', 'params.window_secs'];
+export const RULE_FIELDS = ['name', 'kind', 'severity', 'server_id', 'throttle_secs', 'params', 'params.threshold', 'params.duration_secs', 'params.count', 'params.window_secs', 'params.days'];
 
 /** A save's error under the input it names (`params.threshold`, `server_id`, …). */
 export function ruleErrors(err: unknown): FormErrors {

@@ -10,6 +10,7 @@ use crate::AppState;
 use crate::store::{
     AlertRecord, AlertRule, MaintenanceWindow, NewAlert, ServerRecord, StoreError, now_millis,
 };
+use crate::tls::ChainExpiry;
 use garrison_proto::{
     BackupOp, BackupStage, Event, PowerAction, SchedulePhase, ServerId, ServerState,
 };
@@ -222,6 +223,36 @@ pub async fn run(state: AppState) {
     }
 }
 
+const DAY_MS: i64 = 86_400_000;
+
+/// The certificate alert's title and message; its value is the days left (negative
+/// once expired).
+fn certificate_text(cert: ChainExpiry, left: i64, days: u32) -> (String, String) {
+    let when = chrono::DateTime::from_timestamp_millis(cert.not_after)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| cert.not_after.to_string());
+    let which = match cert.position {
+        0 => "The HTTPS certificate".to_owned(),
+        n => format!("Certificate {} of the HTTPS chain", n + 1),
+    };
+    let title = match left.div_euclid(DAY_MS) {
+        _ if left <= 0 => format!("{which} has expired"),
+        0 => format!("{which} expires within a day"),
+        1 => format!("{which} expires in 1 day"),
+        n => format!("{which} expires in {n} days"),
+    };
+    let message = if left <= 0 {
+        format!(
+            "{which} Garrison serves expired on {when}: browsers refuse the panel. Renew it and restart Garrison."
+        )
+    } else {
+        format!(
+            "{which} Garrison serves expires on {when} (this rule warns {days} days ahead). Renew it and restart Garrison."
+        )
+    };
+    (title, message)
+}
+
 /// Percent of a limit in MiB; `None` without a limit.
 fn percent_of(bytes: u64, limit_mb: u64) -> Option<f64> {
     (limit_mb > 0).then(|| bytes as f64 / (limit_mb as f64 * MIB) * 100.0)
@@ -349,6 +380,30 @@ async fn evaluate(state: &AppState) -> Result<(), StoreError> {
                         format!("Data disk below {threshold}% free"),
                         format!("The disk holding Garrison's data has {free:.1}% free"),
                         Some(free),
+                        &windows,
+                    )
+                    .await?;
+                } else {
+                    resolve(state, &rule.id, &target, "auto").await?;
+                }
+            }
+            AlertKind::CertificateExpiry => {
+                let Some(cert) = state.config.certificate else {
+                    continue;
+                };
+                let target = crate::history::node_target(crate::history::LOCAL_NODE);
+                let left = cert.not_after - now;
+                let days = rule.params.days();
+                if left < i64::from(days) * DAY_MS {
+                    let (title, message) = certificate_text(cert, left, days);
+                    fire(
+                        state,
+                        rule,
+                        &target,
+                        None,
+                        title,
+                        message,
+                        Some(((left as f64 / DAY_MS as f64) * 10.0).round() / 10.0),
                         &windows,
                     )
                     .await?;

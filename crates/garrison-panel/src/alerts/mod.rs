@@ -36,6 +36,8 @@ pub enum AlertKind {
     NodeOffline,
     /// The disk holding the data directory has less than `threshold` percent free.
     DataDiskLow,
+    /// The HTTPS certificate chain Garrison serves expires within `days` days.
+    CertificateExpiry,
 }
 
 impl AlertKind {
@@ -51,6 +53,7 @@ impl AlertKind {
             AlertKind::ScheduleFailed => "schedule_failed",
             AlertKind::NodeOffline => "node_offline",
             AlertKind::DataDiskLow => "data_disk_low",
+            AlertKind::CertificateExpiry => "certificate_expiry",
         }
     }
 
@@ -60,7 +63,10 @@ impl AlertKind {
 
     /// Rules about the node's machine, not a server.
     pub fn is_node(self) -> bool {
-        matches!(self, AlertKind::NodeOffline | AlertKind::DataDiskLow)
+        matches!(
+            self,
+            AlertKind::NodeOffline | AlertKind::DataDiskLow | AlertKind::CertificateExpiry
+        )
     }
 
     /// The parameters a kind takes.
@@ -70,6 +76,7 @@ impl AlertKind {
             AlertKind::CrashLoop => &["count", "window_secs"],
             AlertKind::StuckStarting | AlertKind::NodeOffline => &["duration_secs"],
             AlertKind::DataDiskLow => &["threshold"],
+            AlertKind::CertificateExpiry => &["days"],
             AlertKind::Crashed | AlertKind::BackupFailed | AlertKind::ScheduleFailed => &[],
         }
     }
@@ -87,6 +94,8 @@ pub struct RuleParams {
     pub count: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
 }
 
 impl RuleParams {
@@ -110,6 +119,11 @@ impl RuleParams {
         self.count.unwrap_or(3)
     }
 
+    /// How many days before the certificate's end the expiry alert fires (default 14).
+    pub fn days(&self) -> u32 {
+        self.days.unwrap_or(14)
+    }
+
     pub fn window_millis(&self) -> i64 {
         i64::try_from(self.window_secs.unwrap_or(600)).unwrap_or(i64::MAX / 1000) * 1000
     }
@@ -122,6 +136,7 @@ pub fn check_params(kind: AlertKind, p: &RuleParams) -> Result<(), ApiError> {
         ("duration_secs", p.duration_secs.is_some()),
         ("count", p.count.is_some()),
         ("window_secs", p.window_secs.is_some()),
+        ("days", p.days.is_some()),
     ];
     if let Some((f, _)) = set.iter().find(|(f, s)| *s && !kind.takes().contains(f)) {
         return Err(ApiError::invalid(
@@ -153,6 +168,9 @@ pub fn check_params(kind: AlertKind, p: &RuleParams) -> Result<(), ApiError> {
             "params.window_secs",
             "a window is 60 seconds to 7 days",
         ));
+    }
+    if p.days.is_some_and(|d| !(1..=365).contains(&d)) {
+        return Err(ApiError::invalid("params.days", "days are 1 to 365"));
     }
     Ok(())
 }
@@ -200,5 +218,22 @@ mod tests {
         assert_eq!(AlertKind::parse("crash_loop"), Some(AlertKind::CrashLoop));
         assert_eq!(AlertKind::CrashLoop.as_str(), "crash_loop");
         assert_eq!(AlertKind::parse("nope"), None);
+        let days = RuleParams {
+            days: Some(30),
+            ..Default::default()
+        };
+        check_params(AlertKind::CertificateExpiry, &days).unwrap();
+        assert!(check_params(AlertKind::Cpu, &days).is_err());
+        for bad in [0, 366] {
+            let p = RuleParams {
+                days: Some(bad),
+                ..Default::default()
+            };
+            match check_params(AlertKind::CertificateExpiry, &p) {
+                Err(ApiError::Invalid { field, .. }) => assert_eq!(field, "params.days"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(RuleParams::default().days(), 14);
     }
 }

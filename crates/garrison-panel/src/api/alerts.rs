@@ -264,6 +264,12 @@ fn yes() -> bool {
 async fn rule_spec(state: &AppState, b: RuleBody) -> ApiResult<RuleSpec> {
     crate::schedules::check_name(&b.name)?;
     check_params(b.kind, &b.params)?;
+    if b.kind == AlertKind::CertificateExpiry && !state.config.https {
+        return Err(ApiError::invalid(
+            "kind",
+            "Garrison serves plain HTTP, so there is no certificate to watch (set tls_cert and tls_key)",
+        ));
+    }
     let severity = match b.severity.as_deref() {
         None => garrison_notify::Severity::Warning,
         Some(s) => parse_severity(s)
@@ -313,7 +319,7 @@ pub async fn list_rules(State(state): State<AppState>, p: Principal) -> ApiResul
 }
 
 /// Permission: admin.alerts
-#[utoipa::path(post, path = "/api/alerts/rules", tag = "alerts", summary = "Create an alert rule", description = "Kinds and their params: `cpu`, `memory`, `disk` (`threshold` percent, `duration_secs`), `crashed`, `crash_loop` (`count`, `window_secs`), `stuck_starting` (`duration_secs`), `backup_failed`, `schedule_failed`, `node_offline` (`duration_secs`), `data_disk_low` (`threshold` percent free).", request_body = RuleBody, responses((status = 201, description = "The rule", body = crate::api::openapi::shapes::AlertRule)))]
+#[utoipa::path(post, path = "/api/alerts/rules", tag = "alerts", summary = "Create an alert rule", description = "Kinds and their params: `cpu`, `memory`, `disk` (`threshold` percent, `duration_secs`), `crashed`, `crash_loop` (`count`, `window_secs`), `stuck_starting` (`duration_secs`), `backup_failed`, `schedule_failed`, `node_offline` (`duration_secs`), `data_disk_low` (`threshold` percent free), `certificate_expiry` (`days`, 1 to 365, default 14; needs HTTPS).", request_body = RuleBody, responses((status = 201, description = "The rule", body = crate::api::openapi::shapes::AlertRule)))]
 pub async fn create_rule(
     State(state): State<AppState>,
     ip: ClientIp,
