@@ -2,7 +2,8 @@
 // test's own (Send test, the signature header, the delivery log), the rules editor (a
 // field error under the threshold, a `crashed` rule), a demo server that crashes and the
 // alert it raises (Open, the listener gets `alert.firing`), resolved in the UI one by one
-// and selected, then under Resolved "by you"; the rule deleted with a confirm.
+// and selected, then under Resolved "by you"; the rule deleted with a confirm; a
+// maintenance window refused with a bad cron, created, edited (open now) and deleted.
 // `run.mjs` calls `alertSteps` with its page (signed in as the admin; its garrison runs
 // with ALERT_ENV); `node e2e/alerts.mjs` runs them alone against a garrison of their own.
 import fs from 'node:fs';
@@ -219,6 +220,63 @@ export async function alertSteps(t) {
       await visible(tid('rules-empty'));
       const rules = await apiCall('GET', '/api/alerts/rules');
       if (rules.json?.length !== 0) throw new Error(`rules left: ${rules.text}`);
+    });
+
+    const windows = async () => (await apiCall('GET', '/api/admin/maintenance')).json;
+    await step('maintenance: a bad cron shows under its input and creates nothing; a good one is listed with its next start', async () => {
+      await visible(tid('windows-empty'));
+      await page.click(tid('window-create'));
+      await visible(tid('window-editor'));
+      await page.fill(tid('window-name'), 'Patch night');
+      await page.fill(tid('window-cron'), 'every night');
+      await page.click(tid('window-save'));
+      await visible(tid('error-cron'));
+      if ((await page.getAttribute(tid('window-cron'), 'aria-invalid')) !== 'true') throw new Error('cron not marked invalid');
+      if ((await windows())?.length !== 0) throw new Error('a window was stored');
+      await page.fill(tid('window-minutes'), '0');
+      await page.fill(tid('window-cron'), '@daily');
+      await page.click(tid('window-save'));
+      await visible(tid('error-duration_secs'));
+      if ((await windows())?.length !== 0) throw new Error('a window was stored');
+      await page.fill(tid('window-minutes'), '60');
+      await page.selectOption(tid('window-timezone'), 'UTC');
+      await page.click(tid('window-save'));
+      await visible(`${tid('window-row')}[data-name="Patch night"]`);
+      await waitText(tid('window-scope'), 'Whole node');
+      await waitText(tid('window-when'), '@daily UTC, for 1 h');
+      await waitText(tid('window-state'), 'Next:');
+      const list = await windows();
+      if (list?.length !== 1 || list[0].duration_secs !== 3600 || list[0].server_id !== null || list[0].open) throw new Error(`stored: ${JSON.stringify(list)}`);
+      await shot('maintenance-list');
+    });
+
+    await step('maintenance: edit it to one server, every minute for 90 minutes: it shows open now', async () => {
+      await page.click(tid('window-edit'));
+      await visible(tid('window-editor'));
+      if ((await page.inputValue(tid('window-minutes'))) !== '60') throw new Error('the editor lost the duration');
+      await page.selectOption(tid('window-server'), serverId);
+      await page.fill(tid('window-cron'), '* * * * *');
+      await page.fill(tid('window-minutes'), '90');
+      await page.check(tid('window-stop'));
+      await page.click(tid('window-save'));
+      await visible(tid('window-open'));
+      await waitText(tid('window-scope'), 'Alerts demo');
+      await waitText(tid('window-when'), 'for 1 h 30 min');
+      await waitText(tid('window-state'), 'Open since');
+      const list = await windows();
+      if (list?.length !== 1 || list[0].duration_secs !== 5400 || list[0].server_id !== serverId || !list[0].open || !list[0].stop_at_start) {
+        throw new Error(`stored: ${JSON.stringify(list)}`);
+      }
+      const mine = await apiCall('GET', `/api/servers/${serverId}/maintenance`);
+      if (mine.json?.length !== 1) throw new Error(`the server's windows: ${mine.text}`);
+    });
+
+    await step('maintenance: delete it with a confirm', async () => {
+      await page.click(tid('window-delete'));
+      await visible(tid('window-delete-dialog'));
+      await page.click(tid('window-delete-dialog-confirm'));
+      await visible(tid('windows-empty'));
+      if ((await windows())?.length !== 0) throw new Error('the window is still stored');
     });
   } finally {
     await listener.close();
