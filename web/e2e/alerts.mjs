@@ -271,6 +271,14 @@ export async function alertSteps(t) {
       if (mine.json?.length !== 1) throw new Error(`the server's windows: ${mine.text}`);
     });
 
+    await step("maintenance: the server's page says it is in maintenance", async () => {
+      await page.goto(`${base}/servers/${serverId}/console`);
+      await visible(`${tid('maintenance-notice')}[data-kind="open"]`);
+      await waitText(tid('maintenance-notice'), 'Maintenance “Patch night” until');
+      await page.goto(`${base}/admin/alerts`);
+      await visible(tid('window-row'));
+    });
+
     await step('maintenance: delete it with a confirm', async () => {
       await page.click(tid('window-delete'));
       await visible(tid('window-delete-dialog'));

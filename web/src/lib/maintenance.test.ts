@@ -6,6 +6,7 @@ import {
   formatMinutes,
   newWindowForm,
   scopeLabel,
+  serverNotice,
   stateLabel,
   validateWindow,
   windowBody,
@@ -99,5 +100,16 @@ describe('maintenance windows', () => {
     expect(actionsLabel({ stop_at_start: false, start_at_end: false })).toBe('mutes alerts');
     expect(windowsApi()).toBe('/admin/maintenance');
     expect(windowsApi('a b')).toBe('/admin/maintenance/a%20b');
+  });
+
+  it("tells a server's page about an open window, or one opening within a day", () => {
+    const now = Date.UTC(2026, 11, 2, 12, 0);
+    const open = { ...stored, id: 'o', name: 'Now', open: true, open_since: now - 600_000, duration_secs: 3600 };
+    expect(serverNotice([stored, open], now)).toEqual({ kind: 'open', name: 'Now', until: now - 600_000 + 3_600_000, stops: true });
+    const soon = { ...stored, next_start: now + 3_600_000 };
+    expect(serverNotice([soon], now)).toEqual({ kind: 'soon', name: 'Nightly', at: now + 3_600_000, stops: true });
+    expect(serverNotice([{ ...soon, next_start: now + 25 * 3_600_000 }], now)).toBeNull();
+    expect(serverNotice([{ ...open, enabled: false }], now)).toBeNull();
+    expect(serverNotice([], now)).toBeNull();
   });
 });

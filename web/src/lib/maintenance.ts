@@ -133,3 +133,20 @@ export function actionsLabel(w: Pick<MaintenanceWindow, 'stop_at_start' | 'start
   if (w.start_at_end) parts.push('starts them when it closes');
   return parts.join(', ');
 }
+
+export type ServerNotice = { kind: 'open'; name: string; until: number; stops: boolean } | { kind: 'soon'; name: string; at: number; stops: boolean };
+
+/** How far ahead a server's page mentions its next window. */
+export const SOON_MS = 24 * 3600_000;
+
+/**
+ * What a server's page says about the windows that apply to it: the open one (the one
+ * open longest if several), or else the next to open within a day; null otherwise.
+ */
+export function serverNotice(windows: MaintenanceWindow[], now = Date.now()): ServerNotice | null {
+  const on = windows.filter((w) => w.enabled);
+  const open = on.filter((w) => w.open && w.open_since != null).sort((a, b) => (a.open_since ?? 0) - (b.open_since ?? 0))[0];
+  if (open) return { kind: 'open', name: open.name, until: (open.open_since ?? now) + open.duration_secs * 1000, stops: open.stop_at_start };
+  const next = on.filter((w) => w.next_start != null && w.next_start - now <= SOON_MS).sort((a, b) => (a.next_start ?? 0) - (b.next_start ?? 0))[0];
+  return next ? { kind: 'soon', name: next.name, at: next.next_start ?? now, stops: next.stop_at_start } : null;
+}
