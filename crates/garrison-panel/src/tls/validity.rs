@@ -55,7 +55,9 @@ fn element(der: &[u8]) -> Result<(u8, &[u8], &[u8]), NotACertificate> {
     Ok((tag, &rest[..len], &rest[len..]))
 }
 
-fn expect<'a>(
+/// The next element, which must carry `tag` (else `what` is missing): its contents
+/// and what follows it.
+fn take<'a>(
     der: &'a [u8],
     tag: u8,
     what: &'static str,
@@ -105,16 +107,16 @@ fn time(tag: u8, body: &[u8]) -> Result<i64, NotACertificate> {
 
 /// The validity period of a DER-encoded certificate.
 pub fn validity(der: &[u8]) -> Result<Validity, NotACertificate> {
-    let (cert, _) = expect(der, SEQUENCE, "no certificate sequence")?;
-    let (tbs, _) = expect(cert, SEQUENCE, "no tbsCertificate")?;
+    let (cert, _) = take(der, SEQUENCE, "no certificate sequence")?;
+    let (tbs, _) = take(cert, SEQUENCE, "no tbsCertificate")?;
     let mut rest = tbs;
     if rest.first() == Some(&VERSION) {
         rest = element(rest)?.2;
     }
-    let (_, rest) = expect(rest, INTEGER, "no serial number")?;
-    let (_, rest) = expect(rest, SEQUENCE, "no signature algorithm")?;
-    let (_, rest) = expect(rest, SEQUENCE, "no issuer")?;
-    let (validity, _) = expect(rest, SEQUENCE, "no validity")?;
+    let (_, rest) = take(rest, INTEGER, "no serial number")?;
+    let (_, rest) = take(rest, SEQUENCE, "no signature algorithm")?;
+    let (_, rest) = take(rest, SEQUENCE, "no issuer")?;
+    let (validity, _) = take(rest, SEQUENCE, "no validity")?;
     let (tag, body, rest) = element(validity)?;
     let not_before = time(tag, body)?;
     let (tag, body, _) = element(rest)?;
