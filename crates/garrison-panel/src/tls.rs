@@ -4,7 +4,7 @@
 
 mod validity;
 
-pub use validity::{NotACertificate, Validity, validity};
+use validity::validity;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};

@@ -633,3 +633,35 @@ async fn handle_event(state: &AppState, ev: &Event) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_words_name_the_certificate_and_the_days_left() {
+        let leaf = ChainExpiry {
+            not_after: 1_800_000_000_000,
+            position: 0,
+        };
+        let (title, message) = certificate_text(leaf, 10 * DAY_MS - 1, 14);
+        assert_eq!(title, "The HTTPS certificate expires in 9 days");
+        assert!(message.contains("2027-01-15 08:00 UTC"), "{message}");
+        assert!(message.contains("warns 14 days ahead"), "{message}");
+        assert_eq!(
+            certificate_text(leaf, DAY_MS, 14).0,
+            "The HTTPS certificate expires in 1 day"
+        );
+        assert_eq!(
+            certificate_text(leaf, 60_000, 14).0,
+            "The HTTPS certificate expires within a day"
+        );
+        let issuer = ChainExpiry {
+            position: 1,
+            ..leaf
+        };
+        let (title, message) = certificate_text(issuer, -5, 14);
+        assert_eq!(title, "Certificate 2 of the HTTPS chain has expired");
+        assert!(message.contains("expired on"), "{message}");
+    }
+}
